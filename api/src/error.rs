@@ -1,0 +1,167 @@
+//! The one error type of the HTTP layer. Every failure a request can meet becomes an
+//! [`ApiError`], answered as JSON in Django REST Framework's shapes; 5xx bodies say nothing
+//! about internals, which go to the log instead.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use domain::FieldErrors;
+use infrastructure::PersistenceError;
+use serde_json::json;
+
+pub type ApiResult<T = HttpResponse> = Result<T, ApiError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("not found")]
+    NotFound,
+    /// A page number past the last page (DRF).
+    #[error("invalid page")]
+    InvalidPage,
+    /// Field (or query parameter) errors: `{"field": ["message"]}`.
+    #[error("validation failed: {0:?}")]
+    Validation(FieldErrors),
+    /// A request-wide problem: `{"detail": "..."}`.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unsupported media type {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("method {method} not allowed")]
+    MethodNotAllowed { method: String, allow: &'static str },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database is unreachable or busy; the cause goes to the log.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected database answer; the cause goes to the log.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<PersistenceError> for ApiError {
+    fn from(error: PersistenceError) -> Self {
+        match error {
+            PersistenceError::NotFound => ApiError::NotFound,
+            PersistenceError::Conflict(_) => {
+                ApiError::Conflict("A conflicting resource already exists.".into())
+            }
+            PersistenceError::Unavailable(cause) => ApiError::Unavailable(cause),
+            PersistenceError::Unexpected(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        ApiError::Validation(errors)
+    }
+}
+
+impl ApiError {
+    fn detail(&self) -> String {
+        match self {
+            ApiError::NotFound => "Not found.".into(),
+            ApiError::InvalidPage => "Invalid page.".into(),
+            ApiError::Validation(_) => "Invalid input.".into(),
+            ApiError::BadRequest(detail) | ApiError::Conflict(detail) => detail.clone(),
+            ApiError::UnsupportedMediaType(media) => {
+                format!("Unsupported media type \"{media}\" in request.")
+            }
+            ApiError::PayloadTooLarge(limit) => {
+                format!("Request body is larger than the limit of {limit} bytes.")
+            }
+            ApiError::PreconditionFailed => {
+                "Precondition failed: the resource has changed or the If-Match tag is not valid."
+                    .into()
+            }
+            ApiError::MethodNotAllowed { method, .. } => {
+                format!("Method \"{method}\" not allowed.")
+            }
+            ApiError::Unavailable(_) => {
+                "The service is temporarily unavailable; try again later.".into()
+            }
+            ApiError::Internal(_) => "A server error occurred.".into(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
+            ApiError::Validation(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error.cause = %cause, "database unavailable")
+            }
+            ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "internal error"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
+        }
+        match self {
+            ApiError::Validation(errors) => response.json(errors),
+            other => response.json(json!({ "detail": other.detail() })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    async fn body_of(error: ApiError) -> (u16, serde_json::Value) {
+        let response = error.error_response();
+        let status = response.status().as_u16();
+        let bytes = to_bytes(response.into_body()).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn server_errors_hide_their_cause() {
+        let (status, body) = body_of(ApiError::Internal(
+            "SELECT * FROM secret: syntax error".into(),
+        ))
+        .await;
+        assert_eq!(status, 500);
+        assert_eq!(body, json!({"detail": "A server error occurred."}));
+        let (status, body) =
+            body_of(PersistenceError::Unavailable("pool timed out".into()).into()).await;
+        assert_eq!(status, 503);
+        assert!(!body.to_string().contains("pool"));
+    }
+
+    #[actix_web::test]
+    async fn validation_errors_are_keyed_by_field() {
+        let (status, body) =
+            body_of(FieldErrors::single("name", "This field is required.").into()).await;
+        assert_eq!(
+            (status, body),
+            (400, json!({"name": ["This field is required."]}))
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! The HTTP service: start-up, routing, the generic viewset, errors and telemetry.
+
+pub mod error;
+pub mod health;
+pub mod middleware;
+pub mod resources;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+pub mod viewset;

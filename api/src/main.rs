@@ -1,0 +1,24 @@
+use std::process::ExitCode;
+
+use api::settings::Settings;
+use api::startup::Application;
+use api::telemetry;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let settings = Settings::load()?;
+    telemetry::init(&settings.log)?;
+    let application = Application::build(settings).await?;
+    application.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Building and running the server: `Application::build(settings)` connects, migrates,
+//! binds its listener (port 0 works) and wires the routes; `run_until_stopped` serves until
+//! SIGTERM or SIGINT, then drains in-flight requests.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpServer, web};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use tracing_actix_web::TracingLogger;
+
+use crate::error::ApiError;
+use crate::health::{self, Readiness};
+use crate::middleware::request_id;
+use crate::resources;
+use crate::settings::Settings;
+use crate::telemetry::RequestSpan;
+use crate::viewset::{AppState, Router};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] infrastructure::PersistenceError),
+    #[error("migrations: {0}")]
+    Migration(#[from] sea_orm::DbErr),
+    #[error("listening on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: DatabaseConnection,
+}
+
+impl Application {
+    /// The service with its own resources.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        Application::build_with(settings, resources::register).await
+    }
+
+    /// The service with the resources `register` adds (tests add their own).
+    pub async fn build_with(
+        settings: Settings,
+        register: impl FnOnce(Router) -> Router,
+    ) -> Result<Application, StartupError> {
+        tracing::info!(database = %settings.database.redacted_url(), "connecting");
+        let db = infrastructure::database::connect(&settings.database).await?;
+        if settings.database.auto_migrate {
+            Migrator::up(&db, None).await?;
+        }
+        let router = web::Data::new(register(Router::new()));
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            pages: settings.pagination.defaults(),
+            body_limit: settings.server.body_limit_bytes,
+            trust_forwarded_headers: settings.server.trust_forwarded_headers,
+        });
+        let readiness = web::Data::new(Readiness {
+            timeout: Duration::from_millis(settings.server.readiness_timeout_ms),
+        });
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let bind_error = |source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&address).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+
+        let mut server = HttpServer::new(move || {
+            let router = router.clone();
+            App::new()
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(from_fn(request_id))
+                .app_data(state.clone())
+                .app_data(readiness.clone())
+                .service(
+                    web::resource("/health/live")
+                        .route(web::get().to(health::live))
+                        .route(web::head().to(health::live)),
+                )
+                .service(
+                    web::resource("/health/ready")
+                        .route(web::get().to(health::ready))
+                        .route(web::head().to(health::ready)),
+                )
+                .configure(move |config| router.configure(config))
+                .default_service(web::to(not_found))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .disable_signals();
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener).map_err(bind_error)?.run();
+        tracing::info!(%address, port, "listening");
+        Ok(Application { port, server, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, lets in-flight requests finish (up to
+    /// `server.shutdown_timeout_secs`), then closes the pool.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let signals = tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested: draining in-flight requests");
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        signals.abort();
+        self.db.close().await.ok();
+        tracing::info!("stopped");
+        result
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+async fn not_found(_request: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}

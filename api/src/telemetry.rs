@@ -1,0 +1,87 @@
+//! Logs: readable lines in development, JSON lines in production, one span per request
+//! carrying its method, route, request id and, when it ends, status and latency.
+
+use std::time::Instant;
+
+use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use tracing::Span;
+use tracing_actix_web::RootSpanBuilder;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::middleware::{RequestId, RequestStart};
+use crate::settings::{LogFormat, LogSettings, SettingsError};
+
+/// Installs the global subscriber. `RUST_LOG`, when set, replaces `log.level`.
+pub fn init(settings: &LogSettings) -> Result<(), SettingsError> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) => {
+            EnvFilter::try_new(directives).map_err(|e| SettingsError(format!("RUST_LOG: {e}")))?
+        }
+        Err(_) => EnvFilter::try_new(&settings.level)
+            .map_err(|e| SettingsError(format!("log.level: {e}")))?,
+    };
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match settings.format {
+        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .try_init(),
+    };
+    // Already installed (tests start many apps in one process): keep the first.
+    drop(result);
+    Ok(())
+}
+
+/// The root span of every request, for `tracing_actix_web::TracingLogger`.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_string());
+        let extensions = request.extensions();
+        let request_id = extensions
+            .get::<RequestId>()
+            .map(RequestId::as_str)
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            route = %route,
+            request_id = %request_id,
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        let (status, started) = match outcome {
+            Ok(response) => (
+                response.status().as_u16(),
+                response
+                    .request()
+                    .extensions()
+                    .get::<RequestStart>()
+                    .map(|s| s.0),
+            ),
+            Err(error) => (error.as_response_error().status_code().as_u16(), None),
+        };
+        let latency_ms = started
+            .map(|t: Instant| (t.elapsed().as_secs_f64() * 1e6).round() / 1e3)
+            .unwrap_or_default();
+        span.record("status", status);
+        span.in_scope(|| tracing::info!(status, latency_ms, "request completed"));
+    }
+}

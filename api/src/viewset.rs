@@ -1,0 +1,19 @@
+//! The generic viewset: Django REST Framework's mixins, `GenericAPIView` and router, as Rust
+//! traits with default methods. A resource implements [`Resource`] (read actions) and, if
+//! clients may write it, [`Writable`]; one [`Router`] call registers its routes. Every
+//! action is a short default method calling hooks a resource may override.
+
+mod body;
+mod conditional;
+mod context;
+mod handlers;
+mod links;
+mod metadata;
+mod resource;
+mod respond;
+mod router;
+
+pub use conditional::Precondition;
+pub use context::{AppState, Ctx};
+pub use resource::{ActiveModel, Model, Resource, Writable};
+pub use router::Router;

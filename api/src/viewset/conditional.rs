@@ -1,0 +1,136 @@
+//! Conditional requests: strong ETags from the row version, `If-None-Match` on reads and
+//! `If-Match` on writes (RFC 9110 section 13).
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{self, HeaderValue};
+
+/// The ETag of a row at `version`.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// An ETag for a representation without a version: a hash of its bytes.
+pub fn content_etag(body: &[u8]) -> String {
+    // FNV-1a: stable across processes and builds, unlike std's randomly keyed hasher.
+    let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("\"h{hash:016x}\"")
+}
+
+/// What `If-Match` asks of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// No `If-Match`: write unconditionally.
+    None,
+    /// `If-Match: *`: any existing row.
+    Any,
+    /// Only if the row is at one of these versions. Empty when no tag was one of ours, so
+    /// the write can only fail (412, or 404 when the row is absent).
+    Versions(Vec<i64>),
+}
+
+impl Precondition {
+    pub fn from_request(request: &HttpRequest) -> Precondition {
+        let mut values = request.headers().get_all(header::IF_MATCH).peekable();
+        if values.peek().is_none() {
+            return Precondition::None;
+        }
+        let mut versions = Vec::new();
+        for tag in values.flat_map(tags) {
+            if tag == "*" {
+                return Precondition::Any;
+            }
+            // Strong comparison: weak tags never match.
+            if let Some(version) = tag
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .and_then(|t| t.parse().ok())
+            {
+                versions.push(version);
+            }
+        }
+        Precondition::Versions(versions)
+    }
+
+    /// The versions a compare-and-set must find, or `None` for an unconditional write.
+    pub fn expected(&self) -> Option<&[i64]> {
+        match self {
+            Precondition::Versions(versions) => Some(versions),
+            Precondition::None | Precondition::Any => None,
+        }
+    }
+}
+
+fn tags(value: &HeaderValue) -> impl Iterator<Item = &str> {
+    value
+        .to_str()
+        .unwrap_or("\u{0}")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Whether `If-None-Match` matches `current` (weak comparison), i.e. the client's copy is fresh.
+pub fn not_modified(request: &HttpRequest, current: &str) -> bool {
+    request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .flat_map(tags)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn precondition(value: &str) -> Precondition {
+        Precondition::from_request(
+            &TestRequest::default()
+                .insert_header((header::IF_MATCH, value))
+                .to_http_request(),
+        )
+    }
+
+    #[test]
+    fn if_match_parses_strong_version_tags_only() {
+        assert_eq!(
+            Precondition::from_request(&TestRequest::default().to_http_request()),
+            Precondition::None
+        );
+        assert_eq!(precondition("*"), Precondition::Any);
+        assert_eq!(precondition("\"3\""), Precondition::Versions(vec![3]));
+        assert_eq!(
+            precondition("\"3\", \"5\""),
+            Precondition::Versions(vec![3, 5])
+        );
+        for bad in ["W/\"3\"", "3", "\"x\"", "\"\"", "garbage"] {
+            assert_eq!(precondition(bad), Precondition::Versions(vec![]), "{bad}");
+        }
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison() {
+        let request = |value: &str| {
+            TestRequest::default()
+                .insert_header((header::IF_NONE_MATCH, value))
+                .to_http_request()
+        };
+        assert!(not_modified(&request("\"3\""), "\"3\""));
+        assert!(not_modified(&request("W/\"3\""), "\"3\""));
+        assert!(not_modified(&request("\"1\", \"3\""), "\"3\""));
+        assert!(not_modified(&request("*"), "\"3\""));
+        assert!(!not_modified(&request("\"4\""), "\"3\""));
+        assert!(!not_modified(
+            &TestRequest::default().to_http_request(),
+            "\"3\""
+        ));
+    }
+
+    #[test]
+    fn content_tags_are_stable() {
+        assert_eq!(content_etag(b"abc"), content_etag(b"abc"));
+        assert_ne!(content_etag(b"abc"), content_etag(b"abd"));
+    }
+}

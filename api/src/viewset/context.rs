@@ -1,0 +1,69 @@
+//! What every action sees: the request, the shared state and its resource's registration.
+
+use actix_web::{HttpRequest, web};
+use domain::query::{ListParams, PageDefaults, QuerySpec};
+use infrastructure::repository::{Repository, Table};
+use sea_orm::DatabaseConnection;
+
+use super::metadata::ResourceInfo;
+use super::resource::Resource;
+use crate::error::{ApiError, ApiResult};
+
+/// State shared by all requests of all workers.
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub pages: PageDefaults,
+    pub body_limit: usize,
+    pub trust_forwarded_headers: bool,
+}
+
+/// The request context handed to actions and hooks (DRF's `self.request` and friends).
+pub struct Ctx<'a> {
+    pub request: &'a HttpRequest,
+    pub state: &'a AppState,
+    pub(crate) info: &'a ResourceInfo,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn of(request: &'a HttpRequest) -> ApiResult<Ctx<'a>> {
+        let missing = |what: &str| {
+            ApiError::Internal(format!("{what} not registered for {}", request.path()))
+        };
+        let state = request
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| missing("AppState"))?;
+        let info = request
+            .app_data::<web::Data<ResourceInfo>>()
+            .ok_or_else(|| missing("ResourceInfo"))?;
+        Ok(Ctx {
+            request,
+            state,
+            info,
+        })
+    }
+
+    pub fn db(&self) -> &'a DatabaseConnection {
+        &self.state.db
+    }
+
+    /// The repository of `R`'s entity, limited to what `R::get_queryset` lets this request see.
+    pub fn repository<R: Resource>(&self) -> Repository<'a, R::Entity> {
+        Repository::new(self.db(), R::get_queryset(self))
+    }
+
+    /// The primary key in the detail URL; a segment that is not a valid key is a 404.
+    pub fn path_id<R: Resource>(&self) -> ApiResult<<R::Entity as Table>::Key> {
+        let raw = self
+            .request
+            .match_info()
+            .get("id")
+            .ok_or(ApiError::NotFound)?;
+        raw.parse().map_err(|_| ApiError::NotFound)
+    }
+
+    /// The list query string, checked against the resource's declarations.
+    pub fn list_params(&self, spec: &QuerySpec) -> ApiResult<ListParams> {
+        let pairs = form_urlencoded::parse(self.request.query_string().as_bytes());
+        Ok(ListParams::parse(spec, pairs, &self.state.pages)?)
+    }
+}

@@ -1,0 +1,104 @@
+//! DRF's `DefaultRouter`: one call registers a resource's list and detail routes, each with
+//! and without the trailing slash (no redirects), for the actions the resource has.
+
+use actix_web::web::{self, ServiceConfig};
+use infrastructure::repository::check_columns;
+
+use super::handlers;
+use super::metadata::ResourceInfo;
+use super::resource::{Resource, Writable};
+
+type Registration = Box<dyn Fn(&mut ServiceConfig) + Send + Sync>;
+
+/// The registered resources. Built once; `configure` installs them in each worker's app.
+#[derive(Default)]
+pub struct Router {
+    registrations: Vec<Registration>,
+}
+
+impl Router {
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// A read-only resource: list and retrieve (`ReadOnlyModelViewSet`).
+    pub fn read_only<R: Resource>(self) -> Router {
+        let info = web::Data::new(ResourceInfo::read_only::<R>());
+        self.add::<R>(info, |list, detail| {
+            (
+                list.route(web::get().to(handlers::list::<R>))
+                    .route(web::head().to(handlers::list::<R>)),
+                detail
+                    .route(web::get().to(handlers::retrieve::<R>))
+                    .route(web::head().to(handlers::retrieve::<R>)),
+            )
+        })
+    }
+
+    /// A resource with every action (`ModelViewSet`).
+    pub fn model<R: Writable>(self) -> Router {
+        assert!(
+            <R::Entity as infrastructure::repository::Table>::version_column().is_some(),
+            "{}: a writable resource's table needs a version column (ETags, If-Match)",
+            R::NAME
+        );
+        let info = web::Data::new(ResourceInfo::writable::<R>());
+        self.add::<R>(info, |list, detail| {
+            (
+                list.route(web::get().to(handlers::list::<R>))
+                    .route(web::head().to(handlers::list::<R>))
+                    .route(web::post().to(handlers::create::<R>)),
+                detail
+                    .route(web::get().to(handlers::retrieve::<R>))
+                    .route(web::head().to(handlers::retrieve::<R>))
+                    .route(web::put().to(handlers::update::<R>))
+                    .route(web::patch().to(handlers::partial_update::<R>))
+                    .route(web::delete().to(handlers::destroy::<R>)),
+            )
+        })
+    }
+
+    fn add<R: Resource>(
+        mut self,
+        info: web::Data<ResourceInfo>,
+        routes: fn(
+            actix_web::Resource,
+            actix_web::Resource,
+        ) -> (actix_web::Resource, actix_web::Resource),
+    ) -> Router {
+        if let Err(problem) = check_columns::<R::Entity>(R::QUERY) {
+            panic!("{}: {problem}", R::NAME);
+        }
+        self.registrations
+            .push(Box::new(move |config: &mut ServiceConfig| {
+                let path = R::PATH.trim_matches('/');
+                let list =
+                    web::resource([format!("/{path}"), format!("/{path}/")]).app_data(info.clone());
+                let detail = web::resource([format!("/{path}/{{id}}"), format!("/{path}/{{id}}/")])
+                    .app_data(info.clone());
+                let (list, detail) = routes(list, detail);
+                config.service(
+                    list.route(
+                        web::method(actix_web::http::Method::OPTIONS).to(handlers::list_options),
+                    )
+                    .default_service(web::to(handlers::list_not_allowed)),
+                );
+                config.service(
+                    detail
+                        .route(
+                            web::method(actix_web::http::Method::OPTIONS)
+                                .to(handlers::detail_options),
+                        )
+                        .default_service(web::to(handlers::detail_not_allowed)),
+                );
+            }));
+        self
+    }
+
+    /// Installs every registered resource's routes.
+    pub fn configure(&self, config: &mut ServiceConfig) {
+        for registration in &self.registrations {
+            registration(config);
+        }
+    }
+}

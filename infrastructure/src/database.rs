@@ -1,0 +1,213 @@
+//! Connecting to SQLite or PostgreSQL by URL, with the pool and timeouts from configuration.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::PgConnectOptions;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use serde::Deserialize;
+
+use crate::{PersistenceError, Secret};
+
+/// The `[database]` section of the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://user:password@host/db`.
+    pub url: Secret<String>,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub connect_timeout_ms: u64,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout`; 0 leaves the server's default.
+    pub statement_timeout_ms: u64,
+    pub idle_timeout_secs: u64,
+    /// Prepared statements cached per connection; 0 prepares unnamed statements only
+    /// (for PgBouncer in transaction mode older than 1.21).
+    pub statement_cache_capacity: usize,
+    /// How long SQLite waits on a locked database before giving up.
+    pub sqlite_busy_timeout_ms: u64,
+    /// Apply pending migrations at start-up.
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseSettings {
+    /// Which database the URL names; an unsupported scheme is a configuration error.
+    pub fn backend(&self) -> Result<Backend, String> {
+        let url = self.url.expose();
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            Err(format!(
+                "database.url: unsupported scheme \"{scheme}\" (expected sqlite: or postgres://)"
+            ))
+        }
+    }
+
+    /// The URL with any password replaced, fit for logs.
+    pub fn redacted_url(&self) -> String {
+        redact(self.url.expose())
+    }
+
+    fn is_sqlite_memory(&self) -> bool {
+        let url = self.url.expose();
+        url.contains(":memory:") || url.contains("mode=memory")
+    }
+}
+
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:[redacted]@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Opens the pool. SQLite gets its folder created, WAL journaling and a busy timeout;
+/// PostgreSQL gets the statement timeout. Fails if the database cannot be reached.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, PersistenceError> {
+    let backend = settings.backend().map_err(PersistenceError::Unexpected)?;
+    let mut options = ConnectOptions::new(settings.url.expose().clone());
+    options
+        .max_connections(settings.max_connections.max(1))
+        .min_connections(settings.min_connections.min(settings.max_connections))
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .idle_timeout(Duration::from_secs(settings.idle_timeout_secs))
+        // Ping only connections idle long enough to have been dropped by a server or proxy.
+        .test_before_acquire_if_idle_for(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let cache = settings.statement_cache_capacity;
+    match backend {
+        Backend::Sqlite => {
+            create_sqlite_folder(settings.url.expose())?;
+            if settings.is_sqlite_memory() {
+                // Every connection to `:memory:` is a database of its own: keep exactly one.
+                options.max_connections(1).min_connections(1);
+            }
+            let busy = Duration::from_millis(settings.sqlite_busy_timeout_ms);
+            options.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(busy)
+                    .foreign_keys(true)
+                    .statement_cache_capacity(cache)
+            });
+        }
+        Backend::Postgres => {
+            if settings.statement_timeout_ms > 0 {
+                options.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
+            }
+            options.map_sqlx_postgres_opts(move |o: PgConnectOptions| {
+                o.statement_cache_capacity(cache).application_name("api")
+            });
+        }
+    }
+    Database::connect(options)
+        .await
+        .map_err(|error| match PersistenceError::from(error) {
+            PersistenceError::Unexpected(message) => PersistenceError::Unavailable(message),
+            other => other,
+        })
+}
+
+/// SQLite creates the file (`mode=rwc`) but not its folder.
+fn create_sqlite_folder(url: &str) -> Result<(), PersistenceError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split('?').next().unwrap_or_default();
+    match Path::new(path).parent() {
+        Some(parent) if !path.starts_with(':') && !parent.as_os_str().is_empty() => {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                PersistenceError::Unexpected(format!("cannot create {}: {e}", parent.display()))
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Answers whether the database responds within `timeout` (readiness).
+pub async fn ping(db: &DatabaseConnection, timeout: Duration) -> Result<(), PersistenceError> {
+    match tokio::time::timeout(timeout, db.execute_unprepared("SELECT 1")).await {
+        Ok(result) => result.map(|_| ()).map_err(PersistenceError::from),
+        Err(_) => Err(PersistenceError::Unavailable(
+            "no answer within the readiness timeout".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(url: &str) -> DatabaseSettings {
+        DatabaseSettings {
+            url: Secret::new(url.into()),
+            max_connections: 2,
+            min_connections: 0,
+            connect_timeout_ms: 1000,
+            acquire_timeout_ms: 1000,
+            statement_timeout_ms: 0,
+            idle_timeout_secs: 60,
+            statement_cache_capacity: 100,
+            sqlite_busy_timeout_ms: 1000,
+            auto_migrate: true,
+        }
+    }
+
+    #[test]
+    fn recognises_backends_and_names_the_key_for_others() {
+        assert_eq!(
+            settings("sqlite://data/app.db?mode=rwc").backend(),
+            Ok(Backend::Sqlite)
+        );
+        assert_eq!(
+            settings("postgresql://u@h/db").backend(),
+            Ok(Backend::Postgres)
+        );
+        let error = settings("mysql://u@h/db").backend().unwrap_err();
+        assert!(
+            error.starts_with("database.url:") && error.contains("mysql"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:[redacted]@db:5432/app"
+        );
+        assert_eq!(
+            redact("sqlite://data/app.db?mode=rwc"),
+            "sqlite://data/app.db?mode=rwc"
+        );
+        assert!(!format!("{:?}", settings("postgres://app:s3cret@db/app")).contains("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn creates_the_sqlite_folder_and_answers_pings() {
+        let dir = std::env::temp_dir().join(format!("infra-test-{}", std::process::id()));
+        let url = format!("sqlite://{}/nested/app.db?mode=rwc", dir.display());
+        let db = connect(&settings(&url)).await.unwrap();
+        ping(&db, Duration::from_secs(1)).await.unwrap();
+        assert!(dir.join("nested/app.db").exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

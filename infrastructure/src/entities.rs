@@ -1,0 +1,4 @@
+//! SeaORM entities, one module per table, each with its conversions to and from the
+//! domain's payload types.
+
+pub mod item;

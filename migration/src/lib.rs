@@ -1,0 +1,14 @@
+//! Schema migrations, applied by the `migration` CLI or by the api at start-up.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_create_items;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_create_items::Migration)]
+    }
+}
