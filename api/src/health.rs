@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::viewset::AppState;
 
 pub struct Readiness {
@@ -27,4 +28,29 @@ pub async fn ready(state: web::Data<AppState>, readiness: web::Data<Readiness>) 
             }))
         }
     }
+}
+
+/// Any other method on a health route.
+pub async fn not_allowed(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed {
+        method: request.method().to_string(),
+        allow: "GET, HEAD",
+    })
+}
+
+/// `/health/live` and `/health/ready`, GET and HEAD.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource("/health/live")
+                .route(web::get().to(live))
+                .route(web::head().to(live))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/health/ready")
+                .route(web::get().to(ready))
+                .route(web::head().to(ready))
+                .default_service(web::to(not_allowed)),
+        );
 }

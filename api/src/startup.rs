@@ -81,16 +81,7 @@ impl Application {
                 .wrap(from_fn(request_id))
                 .app_data(state.clone())
                 .app_data(readiness.clone())
-                .service(
-                    web::resource("/health/live")
-                        .route(web::get().to(health::live))
-                        .route(web::head().to(health::live)),
-                )
-                .service(
-                    web::resource("/health/ready")
-                        .route(web::get().to(health::ready))
-                        .route(web::head().to(health::ready)),
-                )
+                .configure(health::configure)
                 .configure(move |config| router.configure(config))
                 .default_service(web::to(not_found))
         })

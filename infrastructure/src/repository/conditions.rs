@@ -38,8 +38,8 @@ fn db_value(value: &Value) -> sea_orm::Value {
     }
 }
 
-/// `%`, `_` and `\` in a client's text match themselves.
-fn like_pattern(text: &str, prefix_only: bool) -> LikeExpr {
+/// A lower-cased LIKE pattern in which `%`, `_` and `\` of a client's text match themselves.
+fn pattern(text: &str, prefix_only: bool) -> String {
     let mut escaped = String::with_capacity(text.len() + 2);
     for c in text.to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -47,17 +47,17 @@ fn like_pattern(text: &str, prefix_only: bool) -> LikeExpr {
         }
         escaped.push(c);
     }
-    let pattern = if prefix_only {
+    if prefix_only {
         format!("{escaped}%")
     } else {
         format!("%{escaped}%")
-    };
-    LikeExpr::new(pattern).escape('\\')
+    }
 }
 
 /// Case-insensitive match on both databases: `lower(column) LIKE lower(text)`.
 fn ilike<E: EntityTrait>(column: E::Column, text: &str, prefix_only: bool) -> SimpleExpr {
-    Expr::expr(Func::lower(column.into_expr())).like(like_pattern(text, prefix_only))
+    Expr::expr(Func::lower(column.into_expr()))
+        .like(LikeExpr::new(pattern(text, prefix_only)).escape('\\'))
 }
 
 fn filter<E: EntityTrait>(filter: &Filter) -> Result<SimpleExpr, PersistenceError> {
@@ -189,8 +189,7 @@ mod tests {
 
     #[test]
     fn like_patterns_escape_wildcards() {
-        let pattern = like_pattern("50%_OFF\\", false);
-        assert_eq!(pattern.pattern(), "%50\\%\\_off\\\\%");
-        assert_eq!(like_pattern("Ab", true).pattern(), "ab%");
+        assert_eq!(pattern("50%_OFF\\", false), "%50\\%\\_off\\\\%");
+        assert_eq!(pattern("Ab", true), "ab%");
     }
 }

@@ -1,0 +1,168 @@
+//! ETags, If-None-Match, If-Match, and no lost updates under concurrency.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+use crate::on_both_databases;
+
+on_both_databases!(
+    if_none_match_gives_304,
+    if_match_guards_every_write,
+    concurrent_if_match_patches_lose_no_update,
+);
+
+async fn if_none_match_gives_304(app: TestApp) {
+    let item = app.create_item("Cached", 1.0).await;
+    let path = format!("/items/{}", item["id"]);
+    let etag = app.get(&path).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for value in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"999\", {etag}"),
+        "*".to_string(),
+    ] {
+        let response = app
+            .request(Method::GET, &path)
+            .header("if-none-match", &value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 304, "{value}");
+        assert_eq!(response.headers()["etag"], etag.as_str());
+        assert!(response.bytes().await.unwrap().is_empty());
+    }
+    let head = app
+        .request(Method::HEAD, &path)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 304);
+    let stale = app
+        .request(Method::GET, &path)
+        .header("if-none-match", "\"999\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200);
+}
+
+async fn if_match_guards_every_write(app: TestApp) {
+    let item = app.create_item("Guarded", 1.0).await;
+    let path = format!("/items/{}", item["id"]);
+    let replace = json!({"name": "New", "description": "", "price": 2});
+    for tag in ["\"2\"", "W/\"1\"", "garbage", "\"\""] {
+        for (method, body) in [
+            (Method::PUT, Some(&replace)),
+            (Method::PATCH, Some(&json!({"price": 3}))),
+            (Method::DELETE, None),
+        ] {
+            let mut request = app.request(method.clone(), &path).header("if-match", tag);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 412, "{method} If-Match: {tag}");
+            assert!(response.json::<Value>().await.unwrap()["detail"].is_string());
+        }
+    }
+    let unchanged: Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!(unchanged, item, "a failed precondition changes nothing");
+
+    let put = app
+        .request(Method::PUT, &path)
+        .header("if-match", "\"1\"")
+        .json(&replace)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(put.headers()["etag"], "\"2\"");
+    let patch = app
+        .request(Method::PATCH, &path)
+        .header("if-match", "\"1\", \"2\"")
+        .json(&json!({"price": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 200, "any listed tag may match");
+    let star = app
+        .request(Method::PATCH, &path)
+        .header("if-match", "*")
+        .json(&json!({"price": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(star.status(), 200);
+    let missing = app
+        .request(Method::PATCH, "/items/999999")
+        .header("if-match", "*")
+        .json(&json!({"price": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let delete = app
+        .request(Method::DELETE, &path)
+        .header("if-match", "\"4\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 204);
+}
+
+/// 32 clients read the row, add one to its price with If-Match, and retry on 412. The final
+/// price is the start plus the number of 200s: no update is lost.
+async fn concurrent_if_match_patches_lose_no_update(app: TestApp) {
+    let item = app.create_item("Counter", 0.0).await;
+    let path = format!("/items/{}", item["id"]);
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (client, url) = (app.client.clone(), app.url(&path));
+        tasks.push(tokio::spawn(async move {
+            let mut successes = 0u32;
+            let mut conflicts = 0u32;
+            for _attempt in 0..50 {
+                let read = client.get(&url).send().await.unwrap();
+                let etag = read.headers()["etag"].to_str().unwrap().to_string();
+                let price = read.json::<Value>().await.unwrap()["price"]
+                    .as_f64()
+                    .unwrap();
+                let response = client
+                    .patch(&url)
+                    .header("if-match", etag)
+                    .json(&json!({"price": price + 1.0}))
+                    .send()
+                    .await
+                    .unwrap();
+                match response.status().as_u16() {
+                    200 => {
+                        successes += 1;
+                        break;
+                    }
+                    412 => conflicts += 1,
+                    other => panic!(
+                        "unexpected status {other}: {}",
+                        response.text().await.unwrap()
+                    ),
+                }
+            }
+            (successes, conflicts)
+        }));
+    }
+    let mut successes = 0;
+    for task in tasks {
+        successes += task.await.unwrap().0;
+    }
+    let final_item: Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!(
+        final_item["price"].as_f64().unwrap(),
+        f64::from(successes),
+        "lost an update"
+    );
+    assert!(successes > 0);
+}

@@ -1,0 +1,275 @@
+//! A second, test-only resource, registered with one line and no handler code of its own:
+//! read-only, with a string primary key, integer, boolean and nullable fields.
+
+use api::viewset::{Resource, Router};
+use domain::query::{FieldKind, Lookup, QuerySpec};
+use reqwest::Method;
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+
+mod country {
+    use infrastructure::repository::Table;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "countries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code: String,
+        pub name: String,
+        pub population: i64,
+        pub eu_member: bool,
+        pub capital: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    impl Table for Entity {
+        type Key = String;
+
+        fn key(model: &Model) -> String {
+            model.code.clone()
+        }
+    }
+}
+
+/// A country.
+#[derive(Serialize, ToSchema)]
+struct Country {
+    code: String,
+    name: String,
+    population: i64,
+    eu_member: bool,
+    capital: Option<String>,
+}
+
+impl From<country::Model> for Country {
+    fn from(m: country::Model) -> Self {
+        Country {
+            code: m.code,
+            name: m.name,
+            population: m.population,
+            eu_member: m.eu_member,
+            capital: m.capital,
+        }
+    }
+}
+
+const COUNTRY_QUERY: QuerySpec = QuerySpec {
+    primary_key: "code",
+    fields: &[
+        ("code", FieldKind::Text),
+        ("name", FieldKind::Text),
+        ("population", FieldKind::Integer),
+        ("eu_member", FieldKind::Boolean),
+    ],
+    filters: &[
+        ("code", &[Lookup::Exact, Lookup::In]),
+        ("population", &[Lookup::Gte, Lookup::Lt]),
+        ("eu_member", &[Lookup::Exact]),
+    ],
+    search: &["name", "code"],
+    ordering: &["name", "population"],
+    default_ordering: &["code"],
+};
+
+struct Countries;
+
+impl Resource for Countries {
+    type Entity = country::Entity;
+    type Read = Country;
+    const NAME: &'static str = "Country";
+    const PATH: &'static str = "countries";
+    const QUERY: &'static QuerySpec = &COUNTRY_QUERY;
+}
+
+/// The app with the test-only resource registered next to the service's own.
+pub fn register(router: Router) -> Router {
+    api::resources::register(router).read_only::<Countries>()
+}
+
+async fn spawn(backend: Backend) -> Option<TestApp> {
+    let app = spawn_app_with(backend, |_| {}, register).await?;
+    let db = app.db().await;
+    db.execute_unprepared(
+        "CREATE TABLE countries (code VARCHAR(2) PRIMARY KEY, name TEXT NOT NULL, population BIGINT NOT NULL, eu_member BOOLEAN NOT NULL, capital TEXT)",
+    )
+    .await
+    .unwrap();
+    db.execute_unprepared(
+        "INSERT INTO countries VALUES ('FR', 'France', 68000000, true, 'Paris'), ('DE', 'Germany', 84000000, true, 'Berlin'), \
+         ('CH', 'Switzerland', 8800000, false, 'Bern'), ('IS', 'Iceland', 380000, false, NULL), ('MT', 'Malta', 530000, true, 'Valletta'), \
+         ('NO', 'Norway', 5500000, false, 'Oslo'), ('LU', 'Luxembourg', 660000, true, NULL)",
+    )
+    .await
+    .unwrap();
+    Some(app)
+}
+
+macro_rules! on_both {
+    ($($name:ident),*) => {
+        $(mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = super::spawn(super::Backend::Postgres).await { super::$name(app).await }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::spawn(super::Backend::Sqlite).await.unwrap()).await
+            }
+        })*
+    };
+}
+
+on_both!(
+    lists_and_pages_with_a_string_key,
+    filters_search_and_ordering,
+    retrieve_with_etag_and_404,
+    read_only_means_read_only
+);
+
+fn codes(page: &Value) -> Vec<String> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn lists_and_pages_with_a_string_key(app: TestApp) {
+    let first: Value = app
+        .get("/countries/?page_size=3")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["count"], 7);
+    assert_eq!(codes(&first), ["CH", "DE", "FR"]);
+    let second: Value = app
+        .client
+        .get(first["next"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(codes(&second), ["IS", "LU", "MT"]);
+    let mut seen = Vec::new();
+    let mut url = app.url("/countries?cursor=&page_size=2&ordering=-population");
+    loop {
+        let page: Value = app
+            .client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(codes(&page));
+        match page["next"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["DE", "FR", "CH", "NO", "LU", "MT", "IS"]);
+    let nulls: Value = app.get("/countries/IS").await.json().await.unwrap();
+    assert_eq!(nulls["capital"], Value::Null);
+}
+
+async fn filters_search_and_ordering(app: TestApp) {
+    let page: Value = app
+        .get("/countries/?eu_member=false&ordering=population")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(codes(&page), ["IS", "NO", "CH"]);
+    let page: Value = app
+        .get("/countries/?population__gte=1000000&population__lt=70000000")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(codes(&page), ["CH", "FR", "NO"]);
+    let page: Value = app
+        .get("/countries/?code__in=FR,MT,XX")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(codes(&page), ["FR", "MT"]);
+    let page: Value = app
+        .get("/countries/?search=LAND")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(codes(&page), ["CH", "IS"]);
+    let bad = app.get("/countries/?population__gte=many").await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.json::<Value>().await.unwrap()["population__gte"].is_array());
+    assert_eq!(app.get("/countries/?ordering=capital").await.status(), 400);
+}
+
+async fn retrieve_with_etag_and_404(app: TestApp) {
+    let response = app.get("/countries/FR/").await;
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"code": "FR", "name": "France", "population": 68000000, "eu_member": true, "capital": "Paris"})
+    );
+    let cached = app
+        .request(Method::GET, "/countries/FR")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+    assert_eq!(app.get("/countries/XX").await.status(), 404);
+    assert_eq!(app.get("/countries/%27%20OR%201=1").await.status(), 404);
+}
+
+async fn read_only_means_read_only(app: TestApp) {
+    for (method, path) in [
+        (Method::POST, "/countries/"),
+        (Method::PUT, "/countries/FR"),
+        (Method::PATCH, "/countries/FR"),
+        (Method::DELETE, "/countries/FR"),
+    ] {
+        let response = app
+            .request(method.clone(), path)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], "GET, HEAD, OPTIONS");
+    }
+    let options: Value = app
+        .request(Method::OPTIONS, "/countries/")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(options["name"], "Country List");
+    assert!(
+        options.get("actions").is_none(),
+        "no write actions to describe"
+    );
+    assert_eq!(app.get("/countries/FR").await.status(), 200, "still there");
+    // The service's own resource is unaffected.
+    assert_eq!(app.get("/items/").await.status(), 200);
+}
