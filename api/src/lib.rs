@@ -1,5 +1,6 @@
 //! The HTTP service: start-up, routing, the generic viewset, errors and telemetry.
 
+pub mod docs;
 pub mod error;
 pub mod health;
 pub mod middleware;

@@ -12,6 +12,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
+use crate::docs;
 use crate::error::ApiError;
 use crate::health::{self, Readiness};
 use crate::middleware::request_id;
@@ -55,7 +56,10 @@ impl Application {
         if settings.database.auto_migrate {
             Migrator::up(&db, None).await?;
         }
-        let router = web::Data::new(register(Router::new()));
+        let router = register(Router::new());
+        let openapi = docs::document(&router);
+        let resource_paths = router.paths();
+        let router = web::Data::new(router);
         let state = web::Data::new(AppState {
             db: db.clone(),
             pages: settings.pagination.defaults(),
@@ -82,7 +86,8 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(readiness.clone())
                 .configure(health::configure)
-                .configure(move |config| router.configure(config))
+                .configure(|config| router.configure(config))
+                .configure(|config| docs::configure(config, openapi.clone(), &resource_paths))
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_secs)

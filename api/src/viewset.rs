@@ -9,6 +9,7 @@ mod context;
 mod handlers;
 mod links;
 mod metadata;
+pub mod openapi;
 mod resource;
 mod respond;
 mod router;

@@ -8,8 +8,10 @@ use validator::Validate;
 
 use crate::query::{FieldKind, Lookup, QuerySpec};
 
-/// Longest `name`, in characters after trimming. The `#[schema]` limits below repeat these
-/// numbers (utoipa takes literals only); a test holds the two together.
+/// Longest `name`, in characters. The `#[schema]` limits below repeat these numbers (utoipa
+/// takes literals only); a test holds the two together. The schema's patterns say what the
+/// server enforces besides: no NUL characters, and a `name` that is not only whitespace
+/// (strings are stored trimmed).
 pub const NAME_MAX_CHARS: u64 = 100;
 pub const DESCRIPTION_MAX_CHARS: u64 = 10_000;
 pub const PRICE_MIN: f64 = 0.0;
@@ -41,13 +43,18 @@ pub struct Item {
 #[serde(deny_unknown_fields)]
 pub struct ItemCreate {
     #[validate(length(min = 1, max = NAME_MAX_CHARS))]
-    #[schema(min_length = 1, max_length = 100, example = "Widget")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$",
+        example = "Widget"
+    )]
     pub name: String,
     #[validate(length(max = DESCRIPTION_MAX_CHARS))]
-    #[schema(max_length = 10000, example = "A widget.")]
+    #[schema(max_length = 10000, pattern = r"^[^\x00]*$", example = "A widget.")]
     pub description: String,
     #[validate(range(min = PRICE_MIN))]
-    #[schema(minimum = 0.0, example = 9.99)]
+    #[schema(minimum = 0.0, maximum = 1.7976931348623157e308, example = 9.99)]
     pub price: f64,
     #[serde(default = "default_in_stock")]
     #[schema(default = true)]
@@ -63,13 +70,18 @@ fn default_in_stock() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ItemPatch {
     #[validate(length(min = 1, max = NAME_MAX_CHARS))]
-    #[schema(nullable = false, min_length = 1, max_length = 100)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     pub name: Option<String>,
     #[validate(length(max = DESCRIPTION_MAX_CHARS))]
-    #[schema(nullable = false, max_length = 10000)]
+    #[schema(nullable = false, max_length = 10000, pattern = r"^[^\x00]*$")]
     pub description: Option<String>,
     #[validate(range(min = PRICE_MIN))]
-    #[schema(nullable = false, minimum = 0.0)]
+    #[schema(nullable = false, minimum = 0.0, maximum = 1.7976931348623157e308)]
     pub price: Option<f64>,
     #[schema(nullable = false)]
     pub in_stock: Option<bool>,

@@ -9,5 +9,7 @@ mod params;
 mod spec;
 
 pub use cursor::Cursor;
-pub use params::{CountMode, Filter, ListParams, OrderBy, PageDefaults, Pagination, Value, names};
+pub use params::{
+    CountMode, Filter, ListParams, NULL_CHARACTERS, OrderBy, PageDefaults, Pagination, Value, names,
+};
 pub use spec::{FieldKind, Lookup, QuerySpec};

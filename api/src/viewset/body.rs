@@ -8,6 +8,7 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut, Payload};
 use domain::FieldErrors;
+use domain::query::NULL_CHARACTERS;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -68,6 +69,9 @@ struct FieldRule {
     /// JSON Schema type names the value may have (`null` among them when nullable).
     types: Vec<String>,
     required: bool,
+    /// The documented `maxLength`, held against the string as sent (before trimming), so
+    /// the server refuses exactly what the schema does.
+    max_length: Option<usize>,
 }
 
 /// The writable fields of a payload type, and the read-only fields its bodies may carry.
@@ -104,6 +108,7 @@ impl BodySchema {
                     _ => Vec::new(),
                 },
                 required: required.contains(&name.as_str()),
+                max_length: schema["maxLength"].as_u64().map(|n| n as usize),
             })
             .collect();
         let read_only = representation["properties"]
@@ -127,7 +132,10 @@ impl BodySchema {
                 }
                 continue;
             };
-            match type_error(&rule.types, &value) {
+            match type_error(&rule.types, &value)
+                .map(String::from)
+                .or_else(|| text_error(rule, &value))
+            {
                 Some(message) => errors.add(name, message),
                 None => {
                     if let Value::String(text) = &mut value {
@@ -182,6 +190,17 @@ fn type_error(types: &[String], value: &Value) -> Option<&'static str> {
     } else {
         "Invalid type."
     })
+}
+
+/// NUL characters (which text columns cannot hold) and strings over the documented length.
+fn text_error(rule: &FieldRule, value: &Value) -> Option<String> {
+    let text = value.as_str()?;
+    if text.contains('\0') {
+        return Some(NULL_CHARACTERS.to_string());
+    }
+    let max = rule.max_length?;
+    (text.chars().count() > max)
+        .then(|| format!("Ensure this field has no more than {max} characters."))
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -312,6 +331,25 @@ mod tests {
         assert_eq!(
             errors.get("name").unwrap(),
             ["This field may not be blank."]
+        );
+    }
+
+    #[test]
+    fn null_characters_and_overlong_raw_strings_are_refused() {
+        let errors = field_errors(create(
+            json!({"name": "a\u{0}b", "description": "", "price": 1}),
+        ));
+        assert_eq!(
+            errors.get("name").unwrap(),
+            ["Null characters are not allowed."]
+        );
+        let padded = format!("{} ", "x".repeat(100));
+        let errors = field_errors(create(
+            json!({"name": padded, "description": "", "price": 1}),
+        ));
+        assert_eq!(
+            errors.get("name").unwrap(),
+            ["Ensure this field has no more than 100 characters."]
         );
     }
 

@@ -31,8 +31,13 @@ pub enum Precondition {
 }
 
 impl Precondition {
+    /// An absent or empty `If-Match` is no condition.
     pub fn from_request(request: &HttpRequest) -> Precondition {
-        let mut values = request.headers().get_all(header::IF_MATCH).peekable();
+        let mut values = request
+            .headers()
+            .get_all(header::IF_MATCH)
+            .filter(|value| !value.as_bytes().iter().all(u8::is_ascii_whitespace))
+            .peekable();
         if values.peek().is_none() {
             return Precondition::None;
         }
@@ -99,6 +104,7 @@ mod tests {
             Precondition::from_request(&TestRequest::default().to_http_request()),
             Precondition::None
         );
+        assert_eq!(precondition(" "), Precondition::None);
         assert_eq!(precondition("*"), Precondition::Any);
         assert_eq!(precondition("\"3\""), Precondition::Versions(vec![3]));
         assert_eq!(

@@ -50,9 +50,10 @@ pub async fn list_options(request: HttpRequest) -> ApiResult {
     Ok(options(ctx.info.list_allow, ctx.info.list_options.clone()))
 }
 
-/// `OPTIONS` on the detail route.
-pub async fn detail_options(request: HttpRequest) -> ApiResult {
+/// `OPTIONS` on the detail route of a row that exists (404 otherwise, as for GET).
+pub async fn detail_options<R: Resource>(request: HttpRequest) -> ApiResult {
     let ctx = Ctx::of(&request)?;
+    R::get_object(&ctx).await?;
     Ok(options(
         ctx.info.detail_allow,
         ctx.info.detail_options.clone(),

@@ -6,6 +6,7 @@ use infrastructure::repository::check_columns;
 
 use super::handlers;
 use super::metadata::ResourceInfo;
+use super::openapi::{self, ResourceDoc};
 use super::resource::{Resource, Writable};
 
 type Registration = Box<dyn Fn(&mut ServiceConfig) + Send + Sync>;
@@ -14,6 +15,7 @@ type Registration = Box<dyn Fn(&mut ServiceConfig) + Send + Sync>;
 #[derive(Default)]
 pub struct Router {
     registrations: Vec<Registration>,
+    docs: Vec<ResourceDoc>,
 }
 
 impl Router {
@@ -24,7 +26,7 @@ impl Router {
     /// A read-only resource: list and retrieve (`ReadOnlyModelViewSet`).
     pub fn read_only<R: Resource>(self) -> Router {
         let info = web::Data::new(ResourceInfo::read_only::<R>());
-        self.add::<R>(info, |list, detail| {
+        self.add::<R>(info, openapi::read_only::<R>(), |list, detail| {
             (
                 list.route(web::get().to(handlers::list::<R>))
                     .route(web::head().to(handlers::list::<R>)),
@@ -43,7 +45,7 @@ impl Router {
             R::NAME
         );
         let info = web::Data::new(ResourceInfo::writable::<R>());
-        self.add::<R>(info, |list, detail| {
+        self.add::<R>(info, openapi::writable::<R>(), |list, detail| {
             (
                 list.route(web::get().to(handlers::list::<R>))
                     .route(web::head().to(handlers::list::<R>))
@@ -61,6 +63,7 @@ impl Router {
     fn add<R: Resource>(
         mut self,
         info: web::Data<ResourceInfo>,
+        doc: ResourceDoc,
         routes: fn(
             actix_web::Resource,
             actix_web::Resource,
@@ -69,6 +72,7 @@ impl Router {
         if let Err(problem) = check_columns::<R::Entity>(R::QUERY) {
             panic!("{}: {problem}", R::NAME);
         }
+        self.docs.push(doc);
         self.registrations
             .push(Box::new(move |config: &mut ServiceConfig| {
                 let path = R::PATH.trim_matches('/');
@@ -87,12 +91,22 @@ impl Router {
                     detail
                         .route(
                             web::method(actix_web::http::Method::OPTIONS)
-                                .to(handlers::detail_options),
+                                .to(handlers::detail_options::<R>),
                         )
                         .default_service(web::to(handlers::detail_not_allowed)),
                 );
             }));
         self
+    }
+
+    /// The URL segment of every registered resource.
+    pub fn paths(&self) -> Vec<String> {
+        self.docs.iter().map(|doc| doc.tag.0.clone()).collect()
+    }
+
+    /// What the registered resources add to the OpenAPI document.
+    pub fn docs(&self) -> &[ResourceDoc] {
+        &self.docs
     }
 
     /// Installs every registered resource's routes.

@@ -129,6 +129,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    documented_with_no_documentation_code,
     lists_and_pages_with_a_string_key,
     filters_search_and_ordering,
     retrieve_with_etag_and_404,
@@ -272,4 +273,46 @@ async fn read_only_means_read_only(app: TestApp) {
     assert_eq!(app.get("/countries/FR").await.status(), 200, "still there");
     // The service's own resource is unaffected.
     assert_eq!(app.get("/items/").await.status(), 200);
+}
+
+async fn documented_with_no_documentation_code(app: TestApp) {
+    let spec: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let list = &spec["paths"]["/countries/"]["get"];
+    let detail = &spec["paths"]["/countries/{id}"]["get"];
+    assert_eq!(list["operationId"], "countries_list");
+    assert_eq!(detail["operationId"], "countries_retrieve");
+    assert_eq!(
+        detail["parameters"][0]["schema"]["type"], "string",
+        "the string key is documented as such"
+    );
+    assert!(
+        spec["paths"]["/countries/"].get("post").is_none(),
+        "read-only: no write operations"
+    );
+    let names: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "population__gte",
+        "eu_member",
+        "code__in",
+        "search",
+        "ordering",
+        "cursor",
+    ] {
+        assert!(names.contains(&name), "{name} documented");
+    }
+    assert!(spec["components"]["schemas"]["Country"]["properties"]["capital"].is_object());
+    assert!(
+        spec["paths"]["/items/"]["post"].is_object(),
+        "Item is still documented"
+    );
 }

@@ -331,8 +331,9 @@ async fn options_describes_the_resource(app: TestApp) {
             .contains(&json!("price"))
     );
 
+    let item = app.create_item("Described", 1.0).await;
     let detail = app
-        .request(Method::OPTIONS, "/items/1")
+        .request(Method::OPTIONS, &format!("/items/{}", item["id"]))
         .send()
         .await
         .unwrap();
@@ -342,6 +343,12 @@ async fn options_describes_the_resource(app: TestApp) {
         "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
     );
     assert!(detail.json::<Value>().await.unwrap()["actions"]["PUT"].is_object());
+    let missing = app
+        .request(Method::OPTIONS, "/items/999999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404, "OPTIONS describes rows that exist");
 }
 
 async fn other_methods_are_405_with_allow(app: TestApp) {
@@ -363,12 +370,24 @@ async fn other_methods_are_405_with_allow(app: TestApp) {
 }
 
 async fn strings_are_trimmed_and_unicode_counts_characters(app: TestApp) {
-    let name = "é".repeat(100);
+    let name = "é".repeat(97);
     let response = app
         .post_item(&json!({"name": format!("  {name}\n"), "description": " d ", "price": 0}))
         .await;
-    assert_eq!(response.status(), 201, "100 two-byte characters fit");
+    assert_eq!(
+        response.status(),
+        201,
+        "100 characters as sent fit, two-byte ones included"
+    );
     let item: Value = response.json().await.unwrap();
-    assert_eq!(item["name"], name.as_str());
+    assert_eq!(item["name"], name.as_str(), "stored trimmed");
     assert_eq!(item["description"], "d");
+    let long = app
+        .post_item(&json!({"name": format!("{} ", "é".repeat(100)), "description": "", "price": 0}))
+        .await;
+    assert_eq!(
+        long.status(),
+        400,
+        "the documented maxLength holds for the string as sent"
+    );
 }

@@ -199,6 +199,8 @@ async fn bad_pagination_parameters_are_400_naming_them(app: TestApp) {
         ("offset=-5", "offset"),
         ("offset=9223372036854775808", "offset"),
         ("count=sometimes", "count"),
+        ("count=", "count"),
+        ("page=", "page"),
     ] {
         let response = app.get(&format!("/items/?{query}")).await;
         assert_eq!(response.status(), 400, "{query}");

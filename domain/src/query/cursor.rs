@@ -82,7 +82,7 @@ fn from_json(kind: FieldKind, json: Json) -> Option<Value> {
         (FieldKind::Integer, Json::Number(n)) => Value::Integer(n.as_i64()?),
         (FieldKind::Float, Json::Number(n)) => Value::Float(n.as_f64().filter(|f| f.is_finite())?),
         (FieldKind::Boolean, Json::Bool(b)) => Value::Boolean(b),
-        (FieldKind::Text, Json::String(s)) => Value::Text(s),
+        (FieldKind::Text, Json::String(s)) if !s.contains('\0') => Value::Text(s),
         (FieldKind::DateTime, Json::String(s)) => {
             Value::DateTime(DateTime::parse_from_rfc3339(&s).ok()?.with_timezone(&Utc))
         }

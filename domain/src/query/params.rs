@@ -10,6 +10,8 @@ use crate::FieldErrors;
 /// Most values an `__in` lookup or a search may carry: bounds the SQL a request can cause.
 const MAX_IN_VALUES: usize = 100;
 const MAX_SEARCH_TERMS: usize = 10;
+/// Django's message: text columns cannot hold NUL, so it is refused up front.
+pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
 /// Longest `cursor` accepted before decoding is attempted.
 const MAX_CURSOR_LEN: usize = 2048;
 
@@ -41,6 +43,7 @@ impl Value {
                 "false" | "0" => Ok(Value::Boolean(false)),
                 _ => Err("Enter a valid boolean (true or false)."),
             },
+            FieldKind::Text if raw.contains('\0') => Err(NULL_CHARACTERS),
             FieldKind::Text => Ok(Value::Text(raw.to_string())),
             FieldKind::DateTime => {
                 let parse =
@@ -162,25 +165,37 @@ impl ListParams {
     ) -> Result<ListParams, FieldErrors> {
         let mut errors = FieldErrors::new();
         let mut raw = RawParams::default();
-        let mut filters: Vec<(String, Filter)> = Vec::new();
+        // Raw filter values by parameter, in order of first appearance.
+        let mut raw_filters: Vec<(String, (&'static str, FieldKind, Lookup), String)> = Vec::new();
         for (key, value) in pairs {
             if raw.take(&key, &value) {
                 continue;
             }
-            let Some((field, kind, lookup)) = filter_param(spec, &key) else {
+            let Some(param) = filter_param(spec, &key) else {
                 continue;
             };
-            filters.retain(|(name, _)| *name != key);
+            match raw_filters.iter_mut().find(|(name, ..)| *name == key) {
+                // `?id__in=1&id__in=2` means `?id__in=1,2`; otherwise the last value wins.
+                Some((_, (.., Lookup::In), existing)) => {
+                    existing.push(',');
+                    existing.push_str(&value);
+                }
+                Some((.., existing)) => *existing = value.into_owned(),
+                None => raw_filters.push((key.into_owned(), param, value.into_owned())),
+            }
+        }
+        let mut filters = Vec::new();
+        for (key, (field, kind, lookup), value) in raw_filters {
             match parse_filter(field, kind, lookup, &value) {
-                Ok(Some(filter)) => filters.push((key.into_owned(), filter)),
+                Ok(Some(filter)) => filters.push(filter),
                 Ok(None) => {}
-                Err(message) => errors.add(key.into_owned(), message),
+                Err(message) => errors.add(key, message),
             }
         }
         let ordering = parse_ordering(spec, raw.ordering.as_deref(), &mut errors);
         let search = parse_search(raw.search.as_deref(), &mut errors);
         let count = match raw.count.as_deref() {
-            None | Some("") => defaults.count,
+            None => defaults.count,
             Some(value) => CountMode::parse(value).unwrap_or_else(|| {
                 errors.add(
                     names::COUNT,
@@ -190,7 +205,6 @@ impl ListParams {
             }),
         };
         let pagination = raw.pagination(spec, &ordering, defaults, &mut errors);
-        let filters = filters.into_iter().map(|(_, filter)| filter).collect();
         errors.into_result(ListParams {
             filters,
             search,
@@ -240,7 +254,14 @@ impl RawParams {
             names::SEARCH => &mut self.search,
             _ => return false,
         };
-        *slot = Some(value.to_string());
+        match slot {
+            // `?ordering=a&ordering=b` means `?ordering=a,b` (how many clients send lists).
+            Some(previous) if key == names::ORDERING && !value.is_empty() => {
+                previous.push(',');
+                previous.push_str(value);
+            }
+            _ => *slot = Some(value.to_string()),
+        }
         true
     }
 
@@ -317,14 +338,15 @@ fn filter_param(spec: &QuerySpec, key: &str) -> Option<(&'static str, FieldKind,
     Some((name, spec.kind_of(name)?, lookup))
 }
 
-/// An empty value means "no filter", as in django-filter.
+/// An empty text value means "no filter", as in django-filter; an empty number, boolean or
+/// date is a bad value like any other.
 fn parse_filter(
     field: &'static str,
     kind: FieldKind,
     lookup: Lookup,
     raw: &str,
 ) -> Result<Option<Filter>, String> {
-    if raw.is_empty() {
+    if raw.is_empty() && kind == FieldKind::Text {
         return Ok(None);
     }
     let values = match lookup {
@@ -342,7 +364,7 @@ fn parse_filter(
                 .collect();
             parsed.map_err(String::from)?
         }
-        Lookup::IContains | Lookup::IStartsWith => vec![Value::Text(raw.to_string())],
+        Lookup::IContains | Lookup::IStartsWith => vec![Value::parse(FieldKind::Text, raw)?],
         _ => vec![Value::parse(kind, raw).map_err(String::from)?],
     };
     if values.is_empty() {
@@ -412,6 +434,10 @@ fn parse_search(raw: Option<&str>, errors: &mut FieldErrors) -> Vec<String> {
         .filter(|term| !term.is_empty())
         .map(str::to_string)
         .collect();
+    if terms.iter().any(|term| term.contains('\0')) {
+        errors.add(names::SEARCH, NULL_CHARACTERS);
+        return Vec::new();
+    }
     if terms.len() > MAX_SEARCH_TERMS {
         errors.add(
             names::SEARCH,
@@ -519,6 +545,49 @@ mod tests {
             parse("price__gte=cheap&in_stock=maybe&id__in=1,x&page=0&ordering=secret").unwrap_err();
         for key in ["price__gte", "in_stock", "id__in", "page", "ordering"] {
             assert!(errors.contains(key), "{key} missing from {errors:?}");
+        }
+    }
+
+    #[test]
+    fn empty_values_are_no_filter_for_text_only() {
+        assert!(parse("name=").unwrap().filters.is_empty());
+        assert!(
+            parse("id__in=").unwrap().filters.is_empty(),
+            "an empty list"
+        );
+        for query in [
+            "price__gte=",
+            "in_stock=",
+            "id=",
+            "created_at__gte=",
+            "count=",
+        ] {
+            assert!(parse(query).is_err(), "{query}");
+        }
+    }
+
+    #[test]
+    fn repeated_list_parameters_are_joined() {
+        let params =
+            parse("ordering=-price&ordering=name&id__in=1&id__in=2,3&price__gte=1&price__gte=2")
+                .unwrap();
+        assert_eq!(params.ordering_key(), "-price,name,id");
+        assert!(params.filters.contains(&Filter {
+            field: "id",
+            lookup: Lookup::In,
+            values: vec![Value::Integer(1), Value::Integer(2), Value::Integer(3)]
+        }));
+        assert!(params.filters.contains(&Filter {
+            field: "price",
+            lookup: Lookup::Gte,
+            values: vec![Value::Float(2.0)]
+        }));
+    }
+
+    #[test]
+    fn null_characters_are_refused_in_text() {
+        for query in ["name=a\0", "name__icontains=\0", "search=x\0y"] {
+            assert!(parse(query).is_err(), "{query:?}");
         }
     }
 

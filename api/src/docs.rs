@@ -1,0 +1,198 @@
+//! The documentation surface: the OpenAPI 3.1 document at `/api-docs/openapi.json`, built
+//! from the registered resources, Swagger UI at `/swagger-ui/` (assets compiled into the
+//! binary), and an index at `/`.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+use utoipa::openapi::tag::TagBuilder;
+use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Paths};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::viewset::Router;
+use crate::viewset::openapi::{ERROR_DETAIL, METADATA, VALIDATION_ERROR, response, schema};
+
+pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
+pub const SWAGGER_UI_PATH: &str = "/swagger-ui/";
+
+/// The OpenAPI document of the service and every resource `router` registered.
+pub fn document(router: &Router) -> OpenApi {
+    let mut components = ComponentsBuilder::new()
+        .schema(ERROR_DETAIL, schema(json!({
+            "type": "object",
+            "description": "A request-wide error, as DRF writes it.",
+            "required": ["detail"],
+            "properties": {"detail": {"type": "string"}}
+        })))
+        .schema(VALIDATION_ERROR, schema(json!({
+            "type": "object",
+            "description": "Messages keyed by the field or query parameter they are about.",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "example": {"name": ["This field may not be blank."]}
+        })))
+        .schema(METADATA, schema(json!({
+            "type": "object",
+            "description": "DRF-style metadata of a resource.",
+            "required": ["name", "renders", "parses"],
+            "properties": {
+                "name": {"type": "string"},
+                "description": {"type": ["string", "null"]},
+                "renders": {"type": "array", "items": {"type": "string"}},
+                "parses": {"type": "array", "items": {"type": "string"}},
+                "actions": {"type": "object"},
+                "filters": {"type": "object"},
+                "search_fields": {"type": "array", "items": {"type": "string"}},
+                "ordering_fields": {"type": "array", "items": {"type": "string"}}
+            }
+        })))
+        .schema("Health", schema(json!({
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": {"type": "string"}, "database": {"type": "string"}, "detail": {"type": "string"}}
+        })));
+    let mut paths = health_paths();
+    let mut tags = vec![
+        TagBuilder::new()
+            .name("health")
+            .description(Some("Liveness and readiness probes."))
+            .build(),
+    ];
+    for doc in router.docs() {
+        paths.paths.extend(doc.paths.paths.clone());
+        for (name, schema) in &doc.schemas {
+            components = components.schema(name.clone(), schema.clone());
+        }
+        tags.push(
+            TagBuilder::new()
+                .name(doc.tag.0.clone())
+                .description(Some(doc.tag.1.clone()))
+                .build(),
+        );
+    }
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Items API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "A DRF-style CRUD service. Lists paginate by page number (default), limit/offset or cursor; \
+                     filters use django-filter lookups (`price__gte`); `search` and `ordering` take comma-separated terms. \
+                     Every route also answers with or without a trailing slash, and HEAD on every GET route. \
+                     Errors are JSON: `{\"detail\": ...}` or messages keyed by field.",
+                )),
+        )
+        .paths(paths)
+        .components(Some(components.build()))
+        .tags(Some(tags))
+        .build()
+}
+
+fn health_paths() -> Paths {
+    let health = reference_health();
+    let live = OperationBuilder::new()
+        .tag("health")
+        .operation_id(Some("health_live"))
+        .summary(Some("Liveness: the process answers"))
+        .response("200", response("Alive.", Some(health.clone())))
+        .build();
+    let ready = OperationBuilder::new()
+        .tag("health")
+        .operation_id(Some("health_ready"))
+        .summary(Some("Readiness: the database answers"))
+        .response("200", response("Ready.", Some(health.clone())))
+        .response(
+            "503",
+            response("The database does not answer.", Some(health)),
+        )
+        .build();
+    Paths::builder()
+        .path("/health/live", PathItem::new(HttpMethod::Get, live))
+        .path("/health/ready", PathItem::new(HttpMethod::Get, ready))
+        .build()
+}
+
+fn reference_health() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    schema(json!({"$ref": "#/components/schemas/Health"}))
+}
+
+/// Swagger UI, the document it shows, `/swagger-ui` without the slash, and `/`.
+pub fn configure(config: &mut web::ServiceConfig, openapi: OpenApi, resources: &[String]) {
+    let index = json!({
+        "name": "Items API",
+        "version": env!("CARGO_PKG_VERSION"),
+        "docs": {"swagger_ui": SWAGGER_UI_PATH, "openapi": OPENAPI_PATH},
+        "health": {"live": "/health/live", "ready": "/health/ready"},
+        "resources": resources.iter().map(|path| format!("/{path}/")).collect::<Vec<_>>(),
+    });
+    config
+        .service(SwaggerUi::new(format!("{SWAGGER_UI_PATH}{{_:.*}}")).url(OPENAPI_PATH, openapi))
+        .route(
+            "/swagger-ui",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, SWAGGER_UI_PATH))
+                    .finish()
+            }),
+        )
+        .route(
+            "/",
+            web::get().to(move || {
+                let index = index.clone();
+                async move { HttpResponse::Ok().json(index) }
+            }),
+        );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources;
+
+    #[test]
+    fn documents_every_operation_of_every_resource() {
+        let document = serde_json::to_value(document(&resources::register(Router::new()))).unwrap();
+        assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+        let items = &document["paths"]["/items/"];
+        let item = &document["paths"]["/items/{id}"];
+        for (operation, id) in [
+            (&items["get"], "items_list"),
+            (&items["post"], "items_create"),
+            (&item["get"], "items_retrieve"),
+            (&item["put"], "items_update"),
+            (&item["patch"], "items_partial_update"),
+            (&item["delete"], "items_destroy"),
+        ] {
+            assert_eq!(operation["operationId"], id);
+            assert_eq!(operation["tags"][0], "items");
+        }
+        let parameters: Vec<&str> = items["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for name in [
+            "page",
+            "page_size",
+            "limit",
+            "offset",
+            "cursor",
+            "ordering",
+            "search",
+            "price__gte",
+            "id__in",
+            "name__icontains",
+        ] {
+            assert!(parameters.contains(&name), "{name}");
+        }
+        let create = &document["components"]["schemas"]["ItemCreate"]["properties"]["name"];
+        assert_eq!(create["maxLength"], 100);
+        assert_eq!(
+            item["put"]["responses"]["412"]["description"]
+                .as_str()
+                .map(|d| d.contains("If-Match")),
+            Some(true)
+        );
+    }
+}

@@ -1,0 +1,442 @@
+//! A registered resource's OpenAPI operations, built from the same declarations as its
+//! routes (the `Resource` impl, its payload types' `ToSchema`, its `QuerySpec`), so the
+//! documentation cannot drift from what the server does. utoipa's `#[utoipa::path]` only
+//! annotates concrete functions; our handlers are generic, so operations are assembled with
+//! utoipa's builder types here instead.
+
+use domain::query::{CountMode, FieldKind, Lookup, QuerySpec, names};
+use serde_json::{Value, json};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle,
+};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::{
+    Content, HeaderBuilder, PathItem, Paths, RefOr, Required, ResponseBuilder, Schema,
+};
+use utoipa::{PartialSchema, ToSchema};
+
+use super::resource::{Resource, Writable};
+
+/// Component schemas every resource's operations refer to.
+pub const ERROR_DETAIL: &str = "ErrorDetail";
+pub const VALIDATION_ERROR: &str = "ValidationError";
+pub const METADATA: &str = "Metadata";
+
+/// What one resource adds to the document.
+pub struct ResourceDoc {
+    pub paths: Paths,
+    pub schemas: Vec<(String, RefOr<Schema>)>,
+    pub tag: (String, String),
+}
+
+/// A schema from its JSON form (leaf schemas read best that way).
+pub fn schema(value: Value) -> RefOr<Schema> {
+    serde_json::from_value(value).expect("a valid schema literal")
+}
+
+fn reference(name: &str) -> RefOr<Schema> {
+    schema(json!({"$ref": format!("#/components/schemas/{name}")}))
+}
+
+fn json_content(schema: RefOr<Schema>) -> Content {
+    Content::new(Some(schema))
+}
+
+fn header(description: &str) -> utoipa::openapi::Header {
+    HeaderBuilder::new()
+        .schema(Some(schema(json!({"type": "string"}))))
+        .description(Some(description))
+        .build()
+}
+
+/// A response carrying `X-Request-Id` (the client's, when it sent an acceptable one), with a
+/// JSON body when `body` is given.
+pub fn response(description: &str, body: Option<RefOr<Schema>>) -> ResponseBuilder {
+    let mut response = ResponseBuilder::new().description(description).header(
+        "X-Request-Id",
+        header("The request's id: the client's, echoed, or a generated one."),
+    );
+    if let Some(body) = body {
+        response = response.content("application/json", json_content(body));
+    }
+    response
+}
+
+pub fn error(description: &str) -> ResponseBuilder {
+    response(description, Some(reference(ERROR_DETAIL)))
+}
+
+fn with_etag(response: ResponseBuilder) -> ResponseBuilder {
+    response.header(
+        "ETag",
+        header("Strong entity tag of the row's current version."),
+    )
+}
+
+fn parameter(
+    name: &str,
+    location: ParameterIn,
+    schema_value: Value,
+    description: &str,
+) -> ParameterBuilder {
+    let required = if matches!(location, ParameterIn::Path) {
+        Required::True
+    } else {
+        Required::False
+    };
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(location)
+        .required(required)
+        .schema(Some(schema(schema_value)))
+        .description(Some(description))
+}
+
+/// JSON Schema of a query-string value of `kind`, bounded as the parser accepts it.
+fn kind_schema(kind: FieldKind) -> Value {
+    match kind {
+        FieldKind::Integer => {
+            json!({"type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX})
+        }
+        FieldKind::Float => {
+            json!({"type": "number", "format": "double", "minimum": f64::MIN, "maximum": f64::MAX})
+        }
+        FieldKind::Boolean => json!({"type": "boolean"}),
+        FieldKind::Text => json!({"type": "string", "pattern": "^[^\\u0000]*$"}),
+        FieldKind::DateTime => json!({"type": "string", "format": "date-time"}),
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+struct Names {
+    path: String,
+    tag: String,
+    one: String,
+    list_path: String,
+    detail_path: String,
+}
+
+fn names<R: Resource>() -> Names {
+    let path = R::PATH.trim_matches('/').to_string();
+    let one = R::NAME.to_lowercase();
+    Names {
+        list_path: format!("/{path}/"),
+        detail_path: format!("/{path}/{{id}}"),
+        tag: path.clone(),
+        one: format!("{} {one}", article(&one)),
+        path,
+    }
+}
+
+fn list_parameters(spec: &QuerySpec) -> Vec<ParameterBuilder> {
+    let mut parameters = vec![
+        parameter(
+            names::PAGE,
+            ParameterIn::Query,
+            json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
+            "Page number (page-number pagination, the default). A page past the last is 404.",
+        ),
+        parameter(
+            names::PAGE_SIZE,
+            ParameterIn::Query,
+            json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
+            "Rows per page (page-number and cursor pagination); larger values are clamped to the maximum.",
+        ),
+        parameter(
+            names::LIMIT,
+            ParameterIn::Query,
+            json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
+            "Rows per page (limit/offset pagination); clamped to the maximum.",
+        ),
+        parameter(
+            names::OFFSET,
+            ParameterIn::Query,
+            json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}),
+            "Rows to skip (limit/offset pagination).",
+        ),
+        parameter(
+            names::CURSOR,
+            ParameterIn::Query,
+            json!({"type": "string"}),
+            "Opaque position from a `next`/`previous` link; empty for the first page. Cursor pages have no `count`.",
+        ),
+        parameter(
+            names::COUNT,
+            ParameterIn::Query,
+            json!({"type": "string", "enum": CountMode::CHOICES}),
+            "How `count` is computed: exact, the planner's estimate, or none (null).",
+        ),
+    ];
+    let orderings: Vec<String> = spec
+        .ordering
+        .iter()
+        .flat_map(|f| [f.to_string(), format!("-{f}")])
+        .collect();
+    parameters.push(
+        parameter(
+            names::ORDERING,
+            ParameterIn::Query,
+            json!({"type": "array", "items": {"type": "string", "enum": orderings}}),
+            &format!(
+                "Comma-separated fields to order by, `-` for descending. Default: {}.",
+                spec.default_ordering.join(",")
+            ),
+        )
+        .style(Some(ParameterStyle::Form))
+        .explode(Some(false)),
+    );
+    if !spec.search.is_empty() {
+        parameters.push(parameter(
+            names::SEARCH,
+            ParameterIn::Query,
+            kind_schema(FieldKind::Text),
+            &format!("Terms (split on spaces and commas) that must all appear, case-insensitively, in one of: {}.", spec.search.join(", ")),
+        ));
+    }
+    for (name, field, kind, lookup) in spec.filter_params() {
+        let description = format!("Rows whose `{field}` is {} this.", lookup.describe());
+        let built = if lookup == Lookup::In {
+            parameter(
+                &name,
+                ParameterIn::Query,
+                json!({"type": "array", "items": kind_schema(kind), "maxItems": 100}),
+                &description,
+            )
+            .style(Some(ParameterStyle::Form))
+            .explode(Some(false))
+        } else {
+            parameter(&name, ParameterIn::Query, kind_schema(kind), &description)
+        };
+        parameters.push(built);
+    }
+    parameters
+}
+
+fn envelope(item: &str) -> RefOr<Schema> {
+    schema(json!({
+        "type": "object",
+        "description": "A page: page-number and limit/offset pages carry `count` (null with `count=none`); cursor pages do not.",
+        "required": ["next", "previous", "results"],
+        "properties": {
+            "count": {"type": ["integer", "null"], "minimum": 0},
+            "next": {"type": ["string", "null"], "format": "uri"},
+            "previous": {"type": ["string", "null"], "format": "uri"},
+            "results": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}
+        }
+    }))
+}
+
+fn key_parameter<R: Resource>() -> ParameterBuilder {
+    let kind = R::QUERY
+        .kind_of(R::QUERY.primary_key)
+        .unwrap_or(FieldKind::Text);
+    parameter(
+        "id",
+        ParameterIn::Path,
+        kind_schema(kind),
+        &format!(
+            "The {}'s `{}`.",
+            R::NAME.to_lowercase(),
+            R::QUERY.primary_key
+        ),
+    )
+}
+
+fn options_operation<R: Resource>(names: &Names, detail: bool) -> utoipa::openapi::path::Operation {
+    let mut operation = OperationBuilder::new()
+        .tag(names.tag.clone())
+        .operation_id(Some(format!("{}_{}", names.path, if detail { "detail_options" } else { "list_options" })))
+        .summary(Some(format!("Describe {}", if detail { &names.one } else { &names.path })))
+        .description(Some("DRF-style metadata: the fields, their types, limits and whether they are required or read-only; lists add filters, search and ordering fields."))
+        .response("200", response("Metadata, with the allowed methods in `Allow`.", Some(reference(METADATA))).header("Allow", header("The methods this route accepts.")));
+    if detail {
+        operation = operation
+            .parameter(key_parameter::<R>())
+            .response(
+                "404",
+                error("No such row, or the path id is not a valid id."),
+            )
+            .response("503", error("The database is unavailable."));
+    }
+    operation.build()
+}
+
+/// The list and retrieve operations every resource has.
+pub fn read_only<R: Resource>() -> ResourceDoc {
+    let names = names::<R>();
+    let read = R::Read::name().to_string();
+    let page = format!("Paginated{}List", R::NAME);
+    let description = serde_json::to_value(R::Read::schema())
+        .ok()
+        .and_then(|s| s["description"].as_str().map(String::from))
+        .unwrap_or_default();
+
+    let list = OperationBuilder::new()
+        .tag(names.tag.clone())
+        .operation_id(Some(format!("{}_list", names.path)))
+        .summary(Some(format!("List {}", names.path)))
+        .description(Some(format!(
+            "A page of {}, filtered, searched and ordered as asked. Unknown parameters are ignored; a known parameter with a bad value is a 400 naming it.",
+            names.path
+        )))
+        .parameters(Some(list_parameters(R::QUERY)))
+        .response("200", response("A page of rows.", Some(reference(&page))))
+        .response("400", response("A query parameter has a bad value; the body names it.", Some(reference(VALIDATION_ERROR))))
+        .response("404", error("A page number past the last page (`Invalid page.`)."))
+        .response("503", error("The database is unavailable."))
+        .build();
+
+    let retrieve = OperationBuilder::new()
+        .tag(names.tag.clone())
+        .operation_id(Some(format!("{}_retrieve", names.path)))
+        .summary(Some(format!("Retrieve {}", names.one)))
+        .description(Some("One row with its `ETag`. With `If-None-Match` matching the current tag, 304 and no body."))
+        .parameter(key_parameter::<R>())
+        .parameter(parameter("If-None-Match", ParameterIn::Header, json!({"type": "string"}), "Entity tags of a cached copy; `*` matches any."))
+        .response("200", with_etag(response("The row.", Some(reference(&read)))))
+        .response("304", with_etag(response("Not modified: the cached copy is current.", None)))
+        .response("404", error("No such row, or the path id is not a valid id."))
+        .response("503", error("The database is unavailable."))
+        .build();
+
+    let paths = Paths::builder()
+        .path(&names.list_path, PathItem::new(HttpMethod::Get, list))
+        .path(&names.detail_path, PathItem::new(HttpMethod::Get, retrieve))
+        .build();
+    let mut doc = ResourceDoc {
+        paths,
+        schemas: vec![
+            (read, R::Read::schema()),
+            (page.clone(), envelope(&R::Read::name())),
+        ],
+        tag: (names.tag.clone(), description),
+    };
+    for (path, detail) in [(&names.list_path, false), (&names.detail_path, true)] {
+        if let Some(item) = doc.paths.paths.get_mut(path.as_str()) {
+            item.options = Some(options_operation::<R>(&names, detail));
+        }
+    }
+    doc
+}
+
+/// Every operation of a writable resource.
+pub fn writable<R: Writable>() -> ResourceDoc {
+    let mut doc = read_only::<R>();
+    let names = names::<R>();
+    let read = reference(&R::Read::name());
+    let create_name = R::Create::name().to_string();
+    let patch_name = R::Patch::name().to_string();
+    let body = |name: &str| {
+        RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .content("application/json", json_content(reference(name)))
+            .build()
+    };
+    let if_match = || {
+        parameter(
+            "If-Match",
+            ParameterIn::Header,
+            json!({"type": "string"}),
+            "Write only if the row's current `ETag` is one of these (`*`: any existing row); otherwise 412 and nothing changes.",
+        )
+    };
+    let body_errors = |operation: OperationBuilder| {
+        operation
+            .response("400", response("Invalid body: errors keyed by field (`{\"name\": [\"...\"]}`), or `detail` for malformed JSON.", Some(schema(json!({"anyOf": [{"$ref": format!("#/components/schemas/{VALIDATION_ERROR}")}, {"$ref": format!("#/components/schemas/{ERROR_DETAIL}")}]})))))
+            .response("413", error("The body is larger than the configured limit."))
+            .response("415", error("The body is not `application/json`."))
+            .response("503", error("The database is unavailable."))
+    };
+
+    let create = body_errors(
+        OperationBuilder::new()
+            .tag(names.tag.clone())
+            .operation_id(Some(format!("{}_create", names.path)))
+            .summary(Some(format!("Create {}", names.one)))
+            .description(Some(
+                "Read-only fields in the body are ignored; unknown fields are a 400.",
+            ))
+            .request_body(Some(body(&create_name)))
+            .response(
+                "201",
+                with_etag(response("Created.", Some(read.clone())))
+                    .header("Location", header("Absolute URL of the new row.")),
+            ),
+    )
+    .build();
+
+    let update = |id: &str, summary: String, description: &str, payload: &str| {
+        body_errors(
+            OperationBuilder::new()
+                .tag(names.tag.clone())
+                .operation_id(Some(format!("{}_{id}", names.path)))
+                .summary(Some(summary))
+                .description(Some(description.to_string()))
+                .parameter(key_parameter::<R>())
+                .parameter(if_match())
+                .request_body(Some(body(payload)))
+                .response(
+                    "200",
+                    with_etag(response("The row as written.", Some(read.clone()))),
+                )
+                .response(
+                    "404",
+                    error("No such row, or the path id is not a valid id."),
+                )
+                .response(
+                    "412",
+                    error("`If-Match` does not match the row's current `ETag`; nothing changed."),
+                ),
+        )
+        .build()
+    };
+    let put = update(
+        "update",
+        format!("Replace {}", names.one),
+        "Every writable field is required, except those with a default, which an omitted field gets.",
+        &create_name,
+    );
+    let patch = update(
+        "partial_update",
+        format!("Update {} partially", names.one),
+        "Only the fields sent change; `null` is not a value.",
+        &patch_name,
+    );
+
+    let destroy = OperationBuilder::new()
+        .tag(names.tag.clone())
+        .operation_id(Some(format!("{}_destroy", names.path)))
+        .summary(Some(format!("Delete {}", names.one)))
+        .parameter(key_parameter::<R>())
+        .parameter(if_match())
+        .response("204", response("Deleted.", None))
+        .response(
+            "404",
+            error("No such row, or the path id is not a valid id."),
+        )
+        .response(
+            "412",
+            error("`If-Match` does not match the row's current `ETag`; nothing changed."),
+        )
+        .response("503", error("The database is unavailable."))
+        .build();
+
+    if let Some(item) = doc.paths.paths.get_mut(&names.list_path) {
+        item.post = Some(create);
+    }
+    if let Some(item) = doc.paths.paths.get_mut(&names.detail_path) {
+        item.put = Some(put);
+        item.patch = Some(patch);
+        item.delete = Some(destroy);
+    }
+    doc.schemas.push((create_name, R::Create::schema()));
+    doc.schemas.push((patch_name, R::Patch::schema()));
+    doc
+}
