@@ -17,7 +17,7 @@ pub async fn live() -> HttpResponse {
 }
 
 pub async fn ready(state: web::Data<AppState>, readiness: web::Data<Readiness>) -> HttpResponse {
-    match infrastructure::database::ping(&state.db, readiness.timeout).await {
+    match infrastructure::database::ping(state.db.shared(), readiness.timeout).await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
         Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");

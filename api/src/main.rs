@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+/// The service allocates and frees small buffers on every request: mimalloc serves those
+/// markedly cheaper than the system allocator (measured with the bench harness).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use api::settings::Settings;
 use api::startup::Application;
 use api::telemetry;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpServer, web};
+use infrastructure::database::Db;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
@@ -60,12 +61,18 @@ impl Application {
         let openapi = docs::document(&router);
         let resource_paths = router.paths();
         let router = web::Data::new(router);
-        let state = web::Data::new(AppState {
-            db: db.clone(),
-            pages: settings.pagination.defaults(),
-            body_limit: settings.server.body_limit_bytes,
-            trust_forwarded_headers: settings.server.trust_forwarded_headers,
-        });
+        let pages = settings.pagination.defaults();
+        let (body_limit, trust_forwarded_headers) = (
+            settings.server.body_limit_bytes,
+            settings.server.trust_forwarded_headers,
+        );
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        // Each worker keeps its share of the pool leased between requests.
+        let keep = (settings.database.max_connections as usize / workers).max(1);
+        let pool = db.clone();
         let readiness = web::Data::new(Readiness {
             timeout: Duration::from_millis(settings.server.readiness_timeout_ms),
         });
@@ -78,23 +85,28 @@ impl Application {
         let listener = TcpListener::bind(&address).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
 
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             let router = router.clone();
+            let state = web::Data::new(AppState {
+                db: Db::new(pool.clone(), keep),
+                pages,
+                body_limit,
+                trust_forwarded_headers,
+            });
+            // Resources first: routes are tried in order, and theirs are the busy ones.
             App::new()
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(from_fn(request_id))
-                .app_data(state.clone())
+                .app_data(state)
                 .app_data(readiness.clone())
-                .configure(health::configure)
                 .configure(|config| router.configure(config))
+                .configure(health::configure)
                 .configure(|config| docs::configure(config, openapi.clone(), &resource_paths))
                 .default_service(web::to(not_found))
         })
+        .workers(workers)
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .disable_signals();
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
         let server = server.listen(listener).map_err(bind_error)?.run();
         tracing::info!(%address, port, "listening");
         Ok(Application { port, server, db })

@@ -45,10 +45,9 @@ pub fn init(settings: &LogSettings) -> Result<(), SettingsError> {
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
+    /// The route is recorded when the request ends: by then it is known without matching
+    /// the path against every route a second time.
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string());
         let extensions = request.extensions();
         let request_id = extensions
             .get::<RequestId>()
@@ -57,7 +56,7 @@ impl RootSpanBuilder for RequestSpan {
         tracing::info_span!(
             "request",
             method = %request.method(),
-            route = %route,
+            route = tracing::field::Empty,
             request_id = %request_id,
             status = tracing::field::Empty,
         )
@@ -67,6 +66,9 @@ impl RootSpanBuilder for RequestSpan {
         span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
+        if span.is_disabled() {
+            return;
+        }
         let (status, started) = match outcome {
             Ok(response) => (
                 response.status().as_u16(),
@@ -81,6 +83,10 @@ impl RootSpanBuilder for RequestSpan {
         let latency_ms = started
             .map(|t: Instant| (t.elapsed().as_secs_f64() * 1e6).round() / 1e3)
             .unwrap_or_default();
+        if let Ok(response) = outcome {
+            let route = response.request().match_pattern();
+            span.record("route", route.as_deref().unwrap_or("unmatched"));
+        }
         span.record("status", status);
         span.in_scope(|| tracing::info!(status, latency_ms, "request completed"));
     }

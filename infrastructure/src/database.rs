@@ -1,9 +1,15 @@
-//! Connecting to SQLite or PostgreSQL by URL, with the pool and timeouts from configuration.
+//! Connecting to SQLite or PostgreSQL by URL, with the pool and timeouts from configuration,
+//! and the per-worker handle requests use ([`Db`]).
+
+mod handle;
+mod lease;
+
+pub use handle::{Conn, Db};
 
 use std::path::Path;
 use std::time::Duration;
 
-use sea_orm::sqlx::postgres::PgConnectOptions;
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use serde::Deserialize;
@@ -115,8 +121,18 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             if settings.statement_timeout_ms > 0 {
                 options.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
             }
+            // TLS to this very machine buys nothing and costs on every message; elsewhere the
+            // URL's `sslmode` (default `prefer`) decides.
+            let loopback_default = !settings.url.expose().contains("sslmode=");
             options.map_sqlx_postgres_opts(move |o: PgConnectOptions| {
-                o.statement_cache_capacity(cache).application_name("api")
+                let local = matches!(o.get_host(), "localhost" | "127.0.0.1" | "::1")
+                    || o.get_host().starts_with('/');
+                let o = o.statement_cache_capacity(cache).application_name("api");
+                if loopback_default && local {
+                    o.ssl_mode(PgSslMode::Disable)
+                } else {
+                    o
+                }
             });
         }
     }

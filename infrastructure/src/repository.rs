@@ -4,6 +4,7 @@
 //! updates and no request does per-row work.
 
 mod conditions;
+mod statements;
 
 use std::marker::PhantomData;
 use std::str::FromStr;
@@ -12,14 +13,14 @@ use chrono::{DateTime, SubsecRound, Utc};
 use domain::query::{CountMode, Cursor, ListParams, Pagination, QuerySpec, Value};
 use sea_orm::sea_query::{Expr, IntoValueTuple};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, ExprTrait, IntoActiveModel, Iterable, ModelTrait, PaginatorTrait,
-    PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
-    Statement,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
+    ExprTrait, IntoActiveModel, Iterable, ModelTrait, PaginatorTrait, PrimaryKeyToColumn,
+    PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 use tracing::instrument;
 
 use crate::PersistenceError;
+use crate::database::{Conn, Db};
 
 pub use conditions::check_columns;
 
@@ -74,7 +75,7 @@ pub struct Page<M> {
 
 /// The repository of entity `E`, limited to the rows `scope` lets the caller see.
 pub struct Repository<'a, E> {
-    db: &'a DatabaseConnection,
+    db: &'a Db,
     scope: Condition,
     entity: PhantomData<E>,
 }
@@ -90,7 +91,7 @@ where
     E: Table,
     E::Model: Sync,
 {
-    pub fn new(db: &'a DatabaseConnection, scope: Condition) -> Self {
+    pub fn new(db: &'a Db, scope: Condition) -> Self {
         Self {
             db,
             scope,
@@ -109,7 +110,25 @@ where
 
     #[instrument(level = "debug", skip_all)]
     pub async fn get(&self, key: E::Key) -> Result<Option<E::Model>, PersistenceError> {
-        Ok(E::find().filter(self.by_id(key)).one(self.db).await?)
+        let conn = self.db.conn().await?;
+        let row = if self.scope.is_empty() {
+            // The hot path: the same statement every time but for the key, so its SQL is
+            // built once per entity and backend.
+            let backend = conn.get_database_backend();
+            let id: Id<E> = key.clone().into();
+            let sql = statements::cached::<E>("get", backend, || {
+                E::find().filter(self.by_id(key)).build(backend).sql
+            });
+            let values: Vec<sea_orm::Value> = id.into_value_tuple().into_iter().collect();
+            E::find()
+                .from_raw_sql(Statement::from_sql_and_values(backend, &*sql, values))
+                .one(&conn)
+                .await
+        } else {
+            E::find().filter(self.by_id(key)).one(&conn).await
+        };
+        self.db.release(conn);
+        Ok(row?)
     }
 
     #[instrument(level = "debug", skip_all)]
@@ -118,7 +137,10 @@ where
         E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
         E::Model: IntoActiveModel<E::ActiveModel>,
     {
-        Ok(E::insert(values).exec_with_returning(self.db).await?)
+        let conn = self.db.conn().await?;
+        let row = E::insert(values).exec_with_returning(&conn).await;
+        self.db.release(conn);
+        Ok(row?)
     }
 
     /// Updates the row in one statement, bumping its version; with `expected` set, only
@@ -140,12 +162,10 @@ where
                 update = update.filter(version.is_in(expected.iter().copied()));
             }
         }
-        match update
-            .exec_with_returning(self.db)
-            .await?
-            .into_iter()
-            .next()
-        {
+        let conn = self.db.conn().await?;
+        let rows = update.exec_with_returning(&conn).await;
+        self.db.release(conn);
+        match rows?.into_iter().next() {
             Some(model) => Ok(Written::Done(model)),
             None => self.missing_or_stale(key, expected).await,
         }
@@ -162,7 +182,10 @@ where
         if let (Some(version), Some(expected)) = (E::version_column(), expected) {
             delete = delete.filter(version.is_in(expected.iter().copied()));
         }
-        if delete.exec(self.db).await?.rows_affected > 0 {
+        let conn = self.db.conn().await?;
+        let deleted = delete.exec(&conn).await;
+        self.db.release(conn);
+        if deleted?.rows_affected > 0 {
             return Ok(Written::Done(()));
         }
         self.missing_or_stale(key, expected).await
@@ -198,23 +221,35 @@ where
         spec: &QuerySpec,
         params: &ListParams,
     ) -> Result<Page<E::Model>, PersistenceError> {
+        let conn = self.db.conn().await?;
+        let page = self.list_on(&conn, spec, params).await;
+        self.db.release(conn);
+        page
+    }
+
+    async fn list_on(
+        &self,
+        conn: &Conn<'_>,
+        spec: &QuerySpec,
+        params: &ListParams,
+    ) -> Result<Page<E::Model>, PersistenceError> {
         let filtered = E::find()
             .filter(self.scope.clone())
             .filter(conditions::filters::<E>(spec, params)?);
         let ordering = conditions::ordering::<E>(&params.ordering)?;
         match &params.pagination {
             Pagination::Cursor { size, cursor } => {
-                self.cursor_page(filtered, &ordering, *size, cursor.as_ref())
+                self.cursor_page(conn, filtered, &ordering, *size, cursor.as_ref())
                     .await
             }
             pagination => {
                 let (offset, limit) = pagination.offset_limit().unwrap_or((i64::MAX as u64, 0));
-                let count = self.count(filtered.clone(), params.count).await?;
+                let count = self.count(conn, filtered.clone(), params.count).await?;
                 let mut page = filtered;
                 for (column, descending) in &ordering {
                     page = page.order_by(*column, order(*descending));
                 }
-                let mut rows = page.offset(offset).limit(limit + 1).all(self.db).await?;
+                let mut rows = page.offset(offset).limit(limit + 1).all(conn).await?;
                 let has_next = rows.len() as u64 > limit;
                 rows.truncate(limit as usize);
                 Ok(Page {
@@ -231,6 +266,7 @@ where
 
     async fn cursor_page(
         &self,
+        conn: &Conn<'_>,
         filtered: Select<E>,
         ordering: &[(E::Column, bool)],
         size: u64,
@@ -248,7 +284,7 @@ where
         for (column, descending) in ordering {
             query = query.order_by(*column, order(*descending != before));
         }
-        let mut rows = query.limit(size + 1).all(self.db).await?;
+        let mut rows = query.limit(size + 1).all(conn).await?;
         let more = rows.len() as u64 > size;
         rows.truncate(size as usize);
         if before {
@@ -271,30 +307,34 @@ where
 
     async fn count(
         &self,
+        conn: &Conn<'_>,
         filtered: Select<E>,
         mode: CountMode,
     ) -> Result<Option<u64>, PersistenceError> {
         match mode {
             CountMode::None => Ok(None),
-            CountMode::Estimated if self.db.get_database_backend() == DatabaseBackend::Postgres => {
-                match self.estimate(&filtered).await? {
+            CountMode::Estimated if conn.get_database_backend() == DatabaseBackend::Postgres => {
+                match Self::estimate(conn, &filtered).await? {
                     Some(estimate) if estimate >= ESTIMATE_THRESHOLD => Ok(Some(estimate)),
-                    _ => Ok(Some(filtered.count(self.db).await?)),
+                    _ => Ok(Some(filtered.count(conn).await?)),
                 }
             }
-            CountMode::Exact | CountMode::Estimated => Ok(Some(filtered.count(self.db).await?)),
+            CountMode::Exact | CountMode::Estimated => Ok(Some(filtered.count(conn).await?)),
         }
     }
 
     /// The planner's row estimate for the filtered rows (PostgreSQL), as PostgREST does.
-    async fn estimate(&self, filtered: &Select<E>) -> Result<Option<u64>, PersistenceError> {
+    async fn estimate(
+        conn: &Conn<'_>,
+        filtered: &Select<E>,
+    ) -> Result<Option<u64>, PersistenceError> {
         let statement = filtered.build(DatabaseBackend::Postgres);
         let explain = Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
             format!("EXPLAIN (FORMAT JSON) {}", statement.sql),
             statement.values.map(|v| v.0).unwrap_or_default(),
         );
-        let Some(row) = self.db.query_one_raw(explain).await? else {
+        let Some(row) = conn.query_one_raw(explain).await? else {
             return Ok(None);
         };
         let plan: serde_json::Value = row.try_get_by_index(0)?;

@@ -2,16 +2,17 @@
 
 use actix_web::{HttpRequest, web};
 use domain::query::{ListParams, PageDefaults, QuerySpec};
+use infrastructure::database::Db;
 use infrastructure::repository::{Repository, Table};
-use sea_orm::DatabaseConnection;
 
 use super::metadata::ResourceInfo;
 use super::resource::Resource;
 use crate::error::{ApiError, ApiResult};
 
-/// State shared by all requests of all workers.
+/// State shared by the requests of one worker.
 pub struct AppState {
-    pub db: DatabaseConnection,
+    /// This worker's way to the database.
+    pub db: Db,
     pub pages: PageDefaults,
     pub body_limit: usize,
     pub trust_forwarded_headers: bool,
@@ -42,7 +43,7 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    pub fn db(&self) -> &'a DatabaseConnection {
+    pub fn db(&self) -> &'a Db {
         &self.state.db
     }
 

@@ -1,0 +1,85 @@
+//! [`Db`]: how one HTTP worker's requests reach the database.
+
+use async_trait::async_trait;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, Statement,
+};
+
+use super::lease::{Lease, Leases};
+
+/// The shared SeaORM pool, plus on PostgreSQL the connections this worker keeps leased.
+/// One per worker (it is not `Sync`); cheap to build.
+pub struct Db {
+    shared: DatabaseConnection,
+    leases: Option<Leases>,
+}
+
+/// A connection for one operation: the shared pool itself, or a leased connection.
+pub enum Conn<'a> {
+    Shared(&'a DatabaseConnection),
+    Leased(Lease),
+}
+
+impl Db {
+    /// `keep`: how many connections this worker may hold between requests.
+    pub fn new(shared: DatabaseConnection, keep: usize) -> Db {
+        let leases = Leases::new(&shared, keep);
+        Db { shared, leases }
+    }
+
+    pub fn shared(&self) -> &DatabaseConnection {
+        &self.shared
+    }
+
+    pub async fn conn(&self) -> Result<Conn<'_>, DbErr> {
+        match &self.leases {
+            Some(leases) => Ok(Conn::Leased(leases.lease().await?)),
+            None => Ok(Conn::Shared(&self.shared)),
+        }
+    }
+
+    /// Hands a connection back after its operation.
+    pub fn release(&self, conn: Conn<'_>) {
+        if let (Conn::Leased(lease), Some(leases)) = (conn, &self.leases) {
+            leases.give_back(lease);
+        }
+    }
+}
+
+#[async_trait]
+impl ConnectionTrait for Conn<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            Conn::Shared(db) => db.get_database_backend(),
+            Conn::Leased(lease) => lease.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            Conn::Shared(db) => db.execute_raw(statement).await,
+            Conn::Leased(lease) => lease.execute_raw(statement).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            Conn::Shared(db) => db.execute_unprepared(sql).await,
+            Conn::Leased(lease) => lease.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            Conn::Shared(db) => db.query_one_raw(statement).await,
+            Conn::Leased(lease) => lease.query_one_raw(statement).await,
+        }
+    }
+
+    async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Conn::Shared(db) => db.query_all_raw(statement).await,
+            Conn::Leased(lease) => lease.query_all_raw(statement).await,
+        }
+    }
+}

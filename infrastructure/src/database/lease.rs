@@ -1,0 +1,177 @@
+//! Connections a worker keeps between requests (PostgreSQL).
+//!
+//! sqlx's pool pings a connection with a full round trip every time it is returned, and sets
+//! a timer on every acquire. Taking a connection per query therefore costs a second round
+//! trip to the database. Each HTTP worker instead holds up to `keep` connections (its share
+//! of the pool) and hands them to its requests in turn; a request finding all of them busy
+//! waits for one, up to the acquire timeout. The pool still opens, limits, times out and
+//! recovers connections. A connection that failed with anything but a database error, or
+//! sat unused long enough to have been dropped by a server or proxy, goes back to the pool
+//! (which tests it) instead of being kept.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use sea_orm::error::ConnAcquireErr;
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::{self, Executor, PgPool, Postgres};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
+    Statement,
+};
+use sea_query_sqlx::SqlxValues;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+
+/// Kept connections unused for longer than this are handed back to the pool, which pings
+/// them before reuse.
+const STALE_AFTER: Duration = Duration::from_secs(10);
+
+/// One worker's kept connections.
+pub struct Leases {
+    pool: PgPool,
+    idle: RefCell<Vec<(PoolConnection<Postgres>, Instant)>>,
+    /// One permit per connection this worker may hold, in use or idle.
+    permits: Arc<Semaphore>,
+    acquire_timeout: Duration,
+}
+
+impl Leases {
+    /// `None` unless `db` is a PostgreSQL pool.
+    pub fn new(db: &DatabaseConnection, keep: usize) -> Option<Leases> {
+        match db.get_database_backend() {
+            DbBackend::Postgres if keep > 0 => {
+                let pool = db.get_postgres_connection_pool().clone();
+                Some(Leases {
+                    acquire_timeout: pool.options().get_acquire_timeout(),
+                    pool,
+                    idle: RefCell::new(Vec::with_capacity(keep)),
+                    permits: Arc::new(Semaphore::new(keep)),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    pub async fn lease(&self) -> Result<Lease, DbErr> {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
+                    .await
+                    .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
+                    .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?
+            }
+        };
+        loop {
+            let kept = self.idle.borrow_mut().pop();
+            match kept {
+                Some((connection, since)) if since.elapsed() < STALE_AFTER => {
+                    return Ok(Lease::new(connection, permit));
+                }
+                Some(stale) => drop(stale),
+                None => break,
+            }
+        }
+        let connection = self.pool.acquire().await.map_err(acquire_error)?;
+        Ok(Lease::new(connection, permit))
+    }
+
+    /// Keeps the connection for the next request, unless it broke.
+    pub fn give_back(&self, lease: Lease) {
+        if !lease.broken.load(Ordering::Relaxed) {
+            self.idle
+                .borrow_mut()
+                .push((lease.connection.into_inner(), Instant::now()));
+        }
+        // The permit is released as the lease is dropped: after its connection is idle again.
+    }
+}
+
+/// A connection taken for one operation.
+pub struct Lease {
+    connection: Mutex<PoolConnection<Postgres>>,
+    broken: AtomicBool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Lease {
+    fn new(connection: PoolConnection<Postgres>, permit: OwnedSemaphorePermit) -> Lease {
+        Lease {
+            connection: Mutex::new(connection),
+            broken: AtomicBool::new(false),
+            _permit: permit,
+        }
+    }
+
+    /// An error other than the database refusing a statement leaves the connection in doubt.
+    fn failed(&self, error: sqlx::Error, wrap: fn(RuntimeErr) -> DbErr) -> DbErr {
+        if !matches!(error, sqlx::Error::Database(_)) {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+        wrap(RuntimeErr::SqlxError(Arc::new(error)))
+    }
+}
+
+fn acquire_error(error: sqlx::Error) -> DbErr {
+    match error {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        other => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(other))),
+    }
+}
+
+fn query(statement: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+    let values = statement
+        .values
+        .clone()
+        .unwrap_or(sea_orm::Values(Vec::new()));
+    sqlx::query_with(
+        sqlx::AssertSqlSafe(statement.sql.as_str()),
+        SqlxValues(values),
+    )
+}
+
+#[async_trait]
+impl ConnectionTrait for Lease {
+    fn get_database_backend(&self) -> DbBackend {
+        DbBackend::Postgres
+    }
+
+    async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        let mut connection = self.connection.lock().await;
+        match query(&statement).execute(&mut **connection).await {
+            Ok(result) => Ok(result.into()),
+            Err(error) => Err(self.failed(error, DbErr::Exec)),
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let mut connection = self.connection.lock().await;
+        match connection
+            .execute(sqlx::AssertSqlSafe(sql.to_owned()))
+            .await
+        {
+            Ok(result) => Ok(result.into()),
+            Err(error) => Err(self.failed(error, DbErr::Exec)),
+        }
+    }
+
+    async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let mut connection = self.connection.lock().await;
+        match query(&statement).fetch_optional(&mut **connection).await {
+            Ok(row) => Ok(row.map(Into::into)),
+            Err(error) => Err(self.failed(error, DbErr::Query)),
+        }
+    }
+
+    async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let mut connection = self.connection.lock().await;
+        match query(&statement).fetch_all(&mut **connection).await {
+            Ok(rows) => Ok(rows.into_iter().map(Into::into).collect()),
+            Err(error) => Err(self.failed(error, DbErr::Query)),
+        }
+    }
+}
