@@ -11,13 +11,17 @@ use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, P
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::viewset::Router;
-use crate::viewset::openapi::{ERROR_DETAIL, METADATA, VALIDATION_ERROR, response, schema};
+use crate::viewset::openapi::{
+    BEARER_AUTH, ERROR_DETAIL, METADATA, TOKEN_AUTH, VALIDATION_ERROR, response, schema,
+};
+use domain::auth::Permission;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 pub const SWAGGER_UI_PATH: &str = "/swagger-ui/";
 
 /// The OpenAPI document of the service and every resource `router` registered.
-pub fn document(router: &Router) -> OpenApi {
+pub fn document(router: &Router, permission: Permission, throttled: bool) -> OpenApi {
     let mut components = ComponentsBuilder::new()
         .schema(ERROR_DETAIL, schema(json!({
             "type": "object",
@@ -58,7 +62,21 @@ pub fn document(router: &Router) -> OpenApi {
             .description(Some("Liveness and readiness probes."))
             .build(),
     ];
-    for doc in router.docs() {
+    components = components
+        .security_scheme(
+            TOKEN_AUTH,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Token <key>`, with a key from `api token create`.",
+            ))),
+        )
+        .security_scheme(
+            BEARER_AUTH,
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    for resource in router.docs() {
+        let mut doc = resource.clone();
+        doc.secure(permission, throttled);
         paths.paths.extend(doc.paths.paths.clone());
         for (name, schema) in &doc.schemas {
             components = components.schema(name.clone(), schema.clone());
@@ -151,7 +169,12 @@ mod tests {
 
     #[test]
     fn documents_every_operation_of_every_resource() {
-        let document = serde_json::to_value(document(&resources::register(Router::new()))).unwrap();
+        let document = serde_json::to_value(document(
+            &resources::register(Router::new()),
+            Permission::AllowAny,
+            false,
+        ))
+        .unwrap();
         assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
         let items = &document["paths"]["/items/"];
         let item = &document["paths"]["/items/{id}"];

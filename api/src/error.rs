@@ -11,6 +11,9 @@ use serde_json::json;
 
 pub type ApiResult<T = HttpResponse> = Result<T, ApiError>;
 
+/// The schemes a 401 invites the client to use.
+pub const WWW_AUTHENTICATE: &str = "Token realm=\"api\", Bearer realm=\"api\"";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("not found")]
@@ -30,6 +33,23 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("precondition failed")]
     PreconditionFailed,
+    /// No credentials where the policy needs them (401).
+    #[error("not authenticated")]
+    NotAuthenticated,
+    /// Credentials that are malformed, unknown or revoked (401).
+    #[error("authentication failed: {0}")]
+    AuthenticationFailed(&'static str),
+    /// Authenticated, but not allowed (403).
+    #[error("permission denied")]
+    PermissionDenied,
+    #[error("throttled for {wait_secs} s")]
+    Throttled { wait_secs: u64 },
+    /// Well-formed, but cannot be processed (422).
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
+    /// The request ran past `server.request_timeout_ms`.
+    #[error("request timed out")]
+    Timeout,
     #[error("method {method} not allowed")]
     MethodNotAllowed { method: String, allow: &'static str },
     #[error("conflict: {0}")]
@@ -81,6 +101,17 @@ impl ApiError {
             ApiError::MethodNotAllowed { method, .. } => {
                 format!("Method \"{method}\" not allowed.")
             }
+            ApiError::NotAuthenticated => "Authentication credentials were not provided.".into(),
+            ApiError::AuthenticationFailed(detail) => (*detail).into(),
+            ApiError::PermissionDenied => {
+                "You do not have permission to perform this action.".into()
+            }
+            ApiError::Throttled { wait_secs } => {
+                let plural = if *wait_secs == 1 { "" } else { "s" };
+                format!("Request was throttled. Expected available in {wait_secs} second{plural}.")
+            }
+            ApiError::Unprocessable(detail) => detail.clone(),
+            ApiError::Timeout => "The request took too long to process; try again later.".into(),
             ApiError::Unavailable(_) => {
                 "The service is temporarily unavailable; try again later.".into()
             }
@@ -97,6 +128,13 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::NotAuthenticated | ApiError::AuthenticationFailed(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::PermissionDenied => StatusCode::FORBIDDEN,
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -110,6 +148,7 @@ impl ResponseError for ApiError {
                 tracing::warn!(error.cause = %cause, "database unavailable")
             }
             ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "internal error"),
+            ApiError::Timeout => tracing::warn!("request timed out"),
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -117,8 +156,17 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allow, .. } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::Timeout => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            ApiError::NotAuthenticated | ApiError::AuthenticationFailed(_) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(WWW_AUTHENTICATE),
+                ));
+            }
+            ApiError::Throttled { wait_secs } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*wait_secs)));
             }
             _ => {}
         }

@@ -1,10 +1,12 @@
 //! The HTTP service: start-up, routing, the generic viewset, errors and telemetry.
 
+pub mod cli;
 pub mod docs;
 pub mod error;
 pub mod health;
 pub mod middleware;
 pub mod resources;
+pub mod security;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -1,17 +1,19 @@
 use std::process::ExitCode;
 
+use api::cli::{Cli, Command};
+use api::settings::Settings;
+use api::startup::Application;
+use api::{cli, telemetry};
+use clap::Parser;
+
 /// The service allocates and frees small buffers on every request: mimalloc serves those
 /// markedly cheaper than the system allocator (measured with the bench harness).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use api::settings::Settings;
-use api::startup::Application;
-use api::telemetry;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
+    match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -20,10 +22,17 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::load()?;
-    telemetry::init(&settings.log)?;
-    let application = Application::build(settings).await?;
-    application.run_until_stopped().await?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            telemetry::init(&settings.log)?;
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?;
+        }
+        Command::Token(command) => cli::token(&settings, command).await?,
+    }
     Ok(())
 }

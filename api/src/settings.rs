@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use domain::auth::{Permission, Rate};
 use domain::query::{CountMode, PageDefaults};
 use infrastructure::DatabaseSettings;
 use serde::Deserialize;
@@ -14,7 +15,45 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub pagination: PaginationSettings,
+    pub auth: AuthSettings,
+    pub throttle: ThrottleSettings,
+    pub idempotency: IdempotencySettings,
+    pub cors: CorsSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub permission: Permission,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    pub enabled: bool,
+    #[serde(deserialize_with = "rate")]
+    pub anon: Rate,
+    #[serde(deserialize_with = "rate")]
+    pub user: Rate,
+}
+
+fn rate<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rate, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    pub ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    pub allowed_origins: Vec<String>,
+    pub max_age_secs: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +65,7 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     pub body_limit_bytes: usize,
     pub readiness_timeout_ms: u64,
+    pub request_timeout_ms: u64,
     pub trust_forwarded_headers: bool,
 }
 
@@ -140,6 +180,8 @@ impl Settings {
                     .prefix_separator("__")
                     .separator("__")
                     .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("cors.allowed_origins")
                     .source(Some(vars)),
             )
             .set_override_option("database.url", database_url)
@@ -152,6 +194,18 @@ impl Settings {
 
     fn check(&self) -> Result<(), SettingsError> {
         self.database.backend().map_err(SettingsError)?;
+        for origin in &self.cors.allowed_origins {
+            let valid = origin == "*"
+                || (origin.starts_with("http://") || origin.starts_with("https://"))
+                    && origin
+                        .parse::<actix_web::http::Uri>()
+                        .is_ok_and(|uri| uri.path() == "/" && !origin.ends_with('/'));
+            if !valid {
+                return Err(SettingsError(format!(
+                    "cors.allowed_origins: \"{origin}\" is not an origin (scheme://host[:port], or *)"
+                )));
+            }
+        }
         let pagination = &self.pagination;
         if pagination.default_page_size == 0
             || pagination.max_page_size < pagination.default_page_size
@@ -241,6 +295,50 @@ mod tests {
                 .parse::<Environment>()
                 .unwrap_err()
                 .contains("APP_ENV")
+        );
+    }
+
+    #[test]
+    fn security_settings_parse() {
+        let settings = load(
+            Environment::Development,
+            &[
+                ("APP__AUTH__PERMISSION", "read_only_unless_authenticated"),
+                ("APP__THROTTLE__ENABLED", "true"),
+                ("APP__THROTTLE__ANON", "5/minute"),
+                (
+                    "APP__CORS__ALLOWED_ORIGINS",
+                    "https://a.example,https://b.example",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.auth.permission,
+            Permission::ReadOnlyUnlessAuthenticated
+        );
+        assert!(settings.throttle.enabled);
+        assert_eq!(settings.throttle.anon.requests, 5);
+        assert_eq!(
+            settings.cors.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        let error = load(Environment::Development, &[("APP__THROTTLE__USER", "lots")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("throttle.user") || error.contains("invalid rate"),
+            "{error}"
+        );
+        let error = load(
+            Environment::Development,
+            &[("APP__AUTH__PERMISSION", "everyone")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("auth.permission") || error.contains("everyone"),
+            "{error}"
         );
     }
 

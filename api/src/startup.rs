@@ -3,10 +3,13 @@
 //! SIGTERM or SIGINT, then drains in-flight requests.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::http::header::{self, HeaderName};
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpRequest, HttpServer, web};
 use infrastructure::database::Db;
 use migration::{Migrator, MigratorTrait};
@@ -18,7 +21,8 @@ use crate::error::ApiError;
 use crate::health::{self, Readiness};
 use crate::middleware::request_id;
 use crate::resources;
-use crate::settings::Settings;
+use crate::security::Throttle;
+use crate::settings::{CorsSettings, Settings};
 use crate::telemetry::RequestSpan;
 use crate::viewset::{AppState, Router};
 
@@ -39,6 +43,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: DatabaseConnection,
+    throttle: Option<Arc<Throttle>>,
 }
 
 impl Application {
@@ -58,7 +63,7 @@ impl Application {
             Migrator::up(&db, None).await?;
         }
         let router = register(Router::new());
-        let openapi = docs::document(&router);
+        let openapi = docs::document(&router, settings.auth.permission, settings.throttle.enabled);
         let resource_paths = router.paths();
         let router = web::Data::new(router);
         let pages = settings.pagination.defaults();
@@ -73,6 +78,17 @@ impl Application {
         // Each worker keeps its share of the pool leased between requests.
         let keep = (settings.database.max_connections as usize / workers).max(1);
         let pool = db.clone();
+        let permission = settings.auth.permission;
+        let throttle = settings.throttle.enabled.then(|| {
+            Arc::new(Throttle::new(
+                settings.throttle.anon,
+                settings.throttle.user,
+            ))
+        });
+        let request_timeout = Duration::from_millis(settings.server.request_timeout_ms);
+        let idempotency_ttl = Duration::from_secs(settings.idempotency.ttl_secs);
+        let cors_settings = settings.cors.clone();
+        let per_worker_throttle = throttle.clone();
         let readiness = web::Data::new(Readiness {
             timeout: Duration::from_millis(settings.server.readiness_timeout_ms),
         });
@@ -92,9 +108,17 @@ impl Application {
                 pages,
                 body_limit,
                 trust_forwarded_headers,
+                permission,
+                throttle: per_worker_throttle.clone(),
+                request_timeout,
+                idempotency_ttl,
             });
             // Resources first: routes are tried in order, and theirs are the busy ones.
             App::new()
+                .wrap(Condition::new(
+                    !cors_settings.allowed_origins.is_empty(),
+                    cors(&cors_settings),
+                ))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(from_fn(request_id))
                 .app_data(state)
@@ -109,7 +133,12 @@ impl Application {
         .disable_signals();
         let server = server.listen(listener).map_err(bind_error)?.run();
         tracing::info!(%address, port, "listening");
-        Ok(Application { port, server, db })
+        Ok(Application {
+            port,
+            server,
+            db,
+            throttle,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -125,8 +154,10 @@ impl Application {
             tracing::info!("shutdown requested: draining in-flight requests");
             handle.stop(true).await;
         });
+        let maintenance = tokio::spawn(maintain(self.db.clone(), self.throttle.clone()));
         let result = self.server.await;
         signals.abort();
+        maintenance.abort();
         self.db.close().await.ok();
         tracing::info!("stopped");
         result
@@ -147,6 +178,57 @@ async fn shutdown_signal() {
         }
         _ => std::future::pending().await,
     }
+}
+
+/// Housekeeping while the server runs: forget idle throttle entries, delete expired
+/// idempotency keys.
+async fn maintain(db: DatabaseConnection, throttle: Option<Arc<Throttle>>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    for round in 0u64.. {
+        tick.tick().await;
+        if let Some(throttle) = &throttle {
+            throttle.purge();
+        }
+        if round % 60 == 0 {
+            match infrastructure::idempotency::purge_expired(&db).await {
+                Ok(deleted) if deleted > 0 => {
+                    tracing::info!(deleted, "expired idempotency keys deleted")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "deleting expired idempotency keys failed"),
+            }
+        }
+    }
+}
+
+/// CORS for the configured origins (`*`: any), with the headers the API uses.
+fn cors(settings: &CorsSettings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("idempotent-replayed"),
+        ])
+        .max_age(settings.max_age_secs);
+    for origin in &settings.allowed_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
 }
 
 async fn not_found(_request: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

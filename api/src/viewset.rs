@@ -7,6 +7,7 @@ mod body;
 mod conditional;
 mod context;
 mod handlers;
+mod idempotency;
 mod links;
 mod metadata;
 pub mod openapi;

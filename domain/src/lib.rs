@@ -4,7 +4,9 @@
 //! - [`query`]: what a list request may ask for (filters, search, ordering, pagination) and
 //!   how its query string is parsed against a resource's declarations.
 //! - [`errors`]: DRF-shaped field errors, shared by validation and query parsing.
+//! - [`auth`]: permission policies, token keys, throttle rates.
 
+pub mod auth;
 pub mod errors;
 pub mod item;
 pub mod query;

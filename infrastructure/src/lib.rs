@@ -5,8 +5,10 @@
 pub mod database;
 pub mod entities;
 pub mod error;
+pub mod idempotency;
 pub mod repository;
 pub mod secret;
+pub mod tokens;
 
 pub use database::{Backend, DatabaseSettings};
 pub use error::PersistenceError;

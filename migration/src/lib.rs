@@ -3,12 +3,18 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_items;
+mod m20261129_000002_create_tokens;
+mod m20261129_000003_create_idempotency_keys;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_create_items::Migration)]
+        vec![
+            Box::new(m20261129_000001_create_items::Migration),
+            Box::new(m20261129_000002_create_tokens::Migration),
+            Box::new(m20261129_000003_create_idempotency_keys::Migration),
+        ]
     }
 }

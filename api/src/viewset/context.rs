@@ -2,12 +2,17 @@
 
 use actix_web::{HttpRequest, web};
 use domain::query::{ListParams, PageDefaults, QuerySpec};
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::auth::{Permission, Principal};
 use infrastructure::database::Db;
 use infrastructure::repository::{Repository, Table};
 
 use super::metadata::ResourceInfo;
 use super::resource::Resource;
 use crate::error::{ApiError, ApiResult};
+use crate::security::Throttle;
 
 /// State shared by the requests of one worker.
 pub struct AppState {
@@ -16,12 +21,20 @@ pub struct AppState {
     pub pages: PageDefaults,
     pub body_limit: usize,
     pub trust_forwarded_headers: bool,
+    /// The configured policy, for resources that do not set their own.
+    pub permission: Permission,
+    /// Shared by all workers; `None` when throttling is off.
+    pub throttle: Option<Arc<Throttle>>,
+    pub request_timeout: Duration,
+    pub idempotency_ttl: Duration,
 }
 
 /// The request context handed to actions and hooks (DRF's `self.request` and friends).
 pub struct Ctx<'a> {
     pub request: &'a HttpRequest,
     pub state: &'a AppState,
+    /// The authenticated caller, if any (DRF's `request.user`).
+    pub principal: Option<Principal>,
     pub(crate) info: &'a ResourceInfo,
 }
 
@@ -40,6 +53,7 @@ impl<'a> Ctx<'a> {
             request,
             state,
             info,
+            principal: None,
         })
     }
 

@@ -1,66 +1,103 @@
-//! The actix handlers every registered resource shares: they build the request context,
-//! read the body where there is one, and call the resource's action.
+//! The actix handlers every registered resource shares. Each builds the request context,
+//! authenticates the caller, checks the resource's permission and the caller's rate (DRF's
+//! order), then runs the resource's action within the request timeout.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::web::Payload;
+use actix_web::web::{Bytes, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::resource::{Resource, Writable};
-use super::{Ctx, body};
+use super::{Ctx, body, idempotency};
 use crate::error::{ApiError, ApiResult};
+use crate::security;
 
-pub async fn list<R: Resource>(request: HttpRequest) -> ApiResult {
-    R::list(&Ctx::of(&request)?).await
+async fn handle<R: Resource>(
+    request: &HttpRequest,
+    action: impl AsyncFnOnce(&Ctx<'_>) -> ApiResult,
+) -> ApiResult {
+    let mut ctx = Ctx::of(request)?;
+    ctx.principal = security::authenticate(request, &ctx.state.db).await?;
+    if !R::has_permission(&ctx) {
+        return Err(if ctx.principal.is_some() {
+            ApiError::PermissionDenied
+        } else {
+            ApiError::NotAuthenticated
+        });
+    }
+    if let Some(throttle) = &ctx.state.throttle {
+        throttle.check(
+            ctx.principal.as_ref(),
+            &security::client_ip(request, ctx.state.trust_forwarded_headers),
+        )?;
+    }
+    tokio::time::timeout(ctx.state.request_timeout, action(&ctx))
+        .await
+        .unwrap_or(Err(ApiError::Timeout))
 }
 
-pub async fn retrieve<R: Resource>(request: HttpRequest) -> ApiResult {
-    R::retrieve(&Ctx::of(&request)?).await
-}
-
-async fn json_body(ctx: &Ctx<'_>, payload: Payload) -> ApiResult<actix_web::web::Bytes> {
+async fn json_body(ctx: &Ctx<'_>, payload: Payload) -> ApiResult<Bytes> {
     body::check_content_type(ctx.request)?;
     body::read(ctx.request, payload, ctx.state.body_limit).await
 }
 
+pub async fn list<R: Resource>(request: HttpRequest) -> ApiResult {
+    handle::<R>(&request, R::list).await
+}
+
+pub async fn retrieve<R: Resource>(request: HttpRequest) -> ApiResult {
+    handle::<R>(&request, R::retrieve).await
+}
+
 pub async fn create<R: Writable>(request: HttpRequest, payload: Payload) -> ApiResult {
-    let ctx = Ctx::of(&request)?;
-    let body = json_body(&ctx, payload).await?;
-    R::create(&ctx, body).await
+    handle::<R>(&request, async |ctx| {
+        let body = json_body(ctx, payload).await?;
+        idempotency::create_once(ctx, R::PATH, &body, async || {
+            R::create(ctx, body.clone()).await
+        })
+        .await
+    })
+    .await
 }
 
 pub async fn update<R: Writable>(request: HttpRequest, payload: Payload) -> ApiResult {
-    let ctx = Ctx::of(&request)?;
-    let body = json_body(&ctx, payload).await?;
-    R::update(&ctx, body).await
+    handle::<R>(&request, async |ctx| {
+        R::update(ctx, json_body(ctx, payload).await?).await
+    })
+    .await
 }
 
 pub async fn partial_update<R: Writable>(request: HttpRequest, payload: Payload) -> ApiResult {
-    let ctx = Ctx::of(&request)?;
-    let body = json_body(&ctx, payload).await?;
-    R::partial_update(&ctx, body).await
+    handle::<R>(&request, async |ctx| {
+        R::partial_update(ctx, json_body(ctx, payload).await?).await
+    })
+    .await
 }
 
 pub async fn destroy<R: Writable>(request: HttpRequest) -> ApiResult {
-    R::destroy(&Ctx::of(&request)?).await
+    handle::<R>(&request, R::destroy).await
 }
 
 /// `OPTIONS` on the list route: the metadata computed at registration.
-pub async fn list_options(request: HttpRequest) -> ApiResult {
-    let ctx = Ctx::of(&request)?;
-    Ok(options(ctx.info.list_allow, ctx.info.list_options.clone()))
+pub async fn list_options<R: Resource>(request: HttpRequest) -> ApiResult {
+    handle::<R>(&request, async |ctx| {
+        Ok(options(ctx.info.list_allow, ctx.info.list_options.clone()))
+    })
+    .await
 }
 
 /// `OPTIONS` on the detail route of a row that exists (404 otherwise, as for GET).
 pub async fn detail_options<R: Resource>(request: HttpRequest) -> ApiResult {
-    let ctx = Ctx::of(&request)?;
-    R::get_object(&ctx).await?;
-    Ok(options(
-        ctx.info.detail_allow,
-        ctx.info.detail_options.clone(),
-    ))
+    handle::<R>(&request, async |ctx| {
+        R::get_object(ctx).await?;
+        Ok(options(
+            ctx.info.detail_allow,
+            ctx.info.detail_options.clone(),
+        ))
+    })
+    .await
 }
 
-fn options(allow: &'static str, body: actix_web::web::Bytes) -> HttpResponse {
+fn options(allow: &'static str, body: Bytes) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::ALLOW, HeaderValue::from_static(allow)))
         .content_type("application/json")

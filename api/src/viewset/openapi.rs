@@ -15,6 +15,9 @@ use utoipa::openapi::{
 };
 use utoipa::{PartialSchema, ToSchema};
 
+use domain::auth::Permission;
+use utoipa::openapi::security::SecurityRequirement;
+
 use super::resource::{Resource, Writable};
 
 /// Component schemas every resource's operations refer to.
@@ -23,10 +26,73 @@ pub const VALIDATION_ERROR: &str = "ValidationError";
 pub const METADATA: &str = "Metadata";
 
 /// What one resource adds to the document.
+#[derive(Clone)]
 pub struct ResourceDoc {
     pub paths: Paths,
     pub schemas: Vec<(String, RefOr<Schema>)>,
     pub tag: (String, String),
+    /// The resource's own policy, if it sets one (`Resource::PERMISSION`).
+    pub permission: Option<Permission>,
+}
+
+/// Names of the security schemes in `components`.
+pub const TOKEN_AUTH: &str = "TokenAuth";
+pub const BEARER_AUTH: &str = "BearerAuth";
+
+impl ResourceDoc {
+    /// States who may call each operation under the resource's policy (its own, or the
+    /// configured one), and the answers authentication and throttling add.
+    pub fn secure(&mut self, configured: Permission, throttled: bool) {
+        let policy = self.permission.unwrap_or(configured);
+        for item in self.paths.paths.values_mut() {
+            let operations = [
+                (&mut item.get, true),
+                (&mut item.options, true),
+                (&mut item.post, false),
+                (&mut item.put, false),
+                (&mut item.patch, false),
+                (&mut item.delete, false),
+            ];
+            for (operation, safe) in operations {
+                let Some(operation) = operation else { continue };
+                let token = [
+                    SecurityRequirement::new::<_, _, String>(TOKEN_AUTH, []),
+                    SecurityRequirement::new::<_, _, String>(BEARER_AUTH, []),
+                ];
+                let required = policy.requires_token(safe);
+                operation.security = Some(if required {
+                    token.to_vec()
+                } else {
+                    std::iter::once(SecurityRequirement::default())
+                        .chain(token)
+                        .collect()
+                });
+                let unauthorized = if required {
+                    "No token was sent (this operation needs one), or the token is malformed, unknown or revoked."
+                } else {
+                    "The token sent is malformed, unknown or revoked (no token is needed here)."
+                };
+                let challenge = header("The schemes to authenticate with.");
+                operation.responses.responses.insert(
+                    "401".into(),
+                    error(unauthorized)
+                        .header("WWW-Authenticate", challenge)
+                        .build()
+                        .into(),
+                );
+                if throttled {
+                    let throttle = error(
+                        "Too many requests from this client; `Retry-After` says when to try again.",
+                    )
+                    .header("Retry-After", header("Seconds to wait."));
+                    operation
+                        .responses
+                        .responses
+                        .insert("429".into(), throttle.build().into());
+                }
+            }
+        }
+    }
 }
 
 /// A schema from its JSON form (leaf schemas read best that way).
@@ -317,6 +383,7 @@ pub fn read_only<R: Resource>() -> ResourceDoc {
             (page.clone(), envelope(&R::Read::name())),
         ],
         tag: (names.tag.clone(), description),
+        permission: R::PERMISSION,
     };
     for (path, detail) in [(&names.list_path, false), (&names.detail_path, true)] {
         if let Some(item) = doc.paths.paths.get_mut(path.as_str()) {
@@ -361,9 +428,19 @@ pub fn writable<R: Writable>() -> ResourceDoc {
             .operation_id(Some(format!("{}_create", names.path)))
             .summary(Some(format!("Create {}", names.one)))
             .description(Some(
-                "Read-only fields in the body are ignored; unknown fields are a 400.",
+                "Read-only fields in the body are ignored; unknown fields are a 400. With an `Idempotency-Key`, a \
+                 retry with the same key and body returns the first response (with `Idempotent-Replayed: true`) and \
+                 creates nothing.",
+            ))
+            .parameter(parameter(
+                "Idempotency-Key",
+                ParameterIn::Header,
+                json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}),
+                "Makes retries safe: the first response for this key (per caller) is kept for a day and replayed.",
             ))
             .request_body(Some(body(&create_name)))
+            .response("409", error("The first request with this `Idempotency-Key` is still being processed."))
+            .response("422", error("This `Idempotency-Key` was used with a different request body."))
             .response(
                 "201",
                 with_etag(response("Created.", Some(read.clone())))

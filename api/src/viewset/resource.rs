@@ -8,6 +8,7 @@
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
+use domain::auth::Permission;
 use domain::query::{ListParams, QuerySpec};
 use infrastructure::repository::{IntoInsert, IntoUpdate, Page, Table, Written, now};
 use sea_orm::{ActiveModelTrait, Condition, EntityTrait, IntoActiveModel};
@@ -41,8 +42,19 @@ pub trait Resource: Sized + 'static {
     const PATH: &'static str;
     /// What lists may be filtered, searched and ordered by.
     const QUERY: &'static QuerySpec;
+    /// DRF `permission_classes`: this resource's policy; `None` takes `auth.permission`
+    /// from configuration.
+    const PERMISSION: Option<Permission> = None;
 
     // ----- hooks -----
+
+    /// DRF `has_permission`: may this request go on? Runs before every action, after
+    /// authentication. Override to add rules (a refusal is 403 for an authenticated caller,
+    /// 401 otherwise). Default: the resource's policy.
+    fn has_permission(ctx: &Ctx<'_>) -> bool {
+        let policy = Self::PERMISSION.unwrap_or(ctx.state.permission);
+        policy.allows(ctx.principal.is_some(), ctx.request.method().is_safe())
+    }
 
     /// DRF `get_queryset`: the rows this request may see. Every action goes through it:
     /// override to scope rows, e.g. to the caller's own. Default: all rows.

@@ -83,7 +83,8 @@ impl Router {
                 let (list, detail) = routes(list, detail);
                 config.service(
                     list.route(
-                        web::method(actix_web::http::Method::OPTIONS).to(handlers::list_options),
+                        web::method(actix_web::http::Method::OPTIONS)
+                            .to(handlers::list_options::<R>),
                     )
                     .default_service(web::to(handlers::list_not_allowed)),
                 );

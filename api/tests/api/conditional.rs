@@ -159,6 +159,11 @@ async fn concurrent_if_match_patches_lose_no_update(app: TestApp) {
         successes += task.await.unwrap().0;
     }
     let final_item: Value = app.get(&path).await.json().await.unwrap();
+    let lost = f64::from(successes) - final_item["price"].as_f64().unwrap();
+    let report = format!(
+        "concurrency: 32 If-Match writers, {successes} updates acknowledged, {lost} lost\n"
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), report.as_bytes());
     assert_eq!(
         final_item["price"].as_f64().unwrap(),
         f64::from(successes),

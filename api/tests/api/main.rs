@@ -4,11 +4,14 @@ mod helpers;
 
 mod conditional;
 mod errors;
+mod faults;
 mod filtering;
+mod fuzz;
 mod genericity;
 mod health;
 mod items;
 mod outage;
 mod pagination;
+mod security;
 mod shutdown;
 mod validation;

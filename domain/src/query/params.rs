@@ -265,6 +265,8 @@ impl RawParams {
         true
     }
 
+    /// Every pagination parameter sent is checked, whichever pagination it selects: a bad
+    /// value is an error even where another parameter takes precedence.
     fn pagination(
         &self,
         spec: &QuerySpec,
@@ -272,24 +274,31 @@ impl RawParams {
         defaults: &PageDefaults,
         errors: &mut FieldErrors,
     ) -> Pagination {
-        let mut positive =
-            |name: &'static str, raw: &Option<String>, default: u64| match raw.as_deref() {
-                None => default,
-                Some(value) => match value.trim().parse::<u64>() {
-                    Ok(n) if n >= 1 => n,
-                    _ => {
-                        errors.add(name, "A positive integer is required.");
-                        default
-                    }
-                },
-            };
+        let mut positive = |name: &'static str, raw: &Option<String>| {
+            let value = raw.as_deref()?;
+            match value.trim().parse::<u64>() {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    errors.add(name, "A positive integer is required.");
+                    None
+                }
+            }
+        };
+        let page = positive(names::PAGE, &self.page).unwrap_or(1);
+        let page_size = positive(names::PAGE_SIZE, &self.page_size).unwrap_or(defaults.page_size);
+        let limit = positive(names::LIMIT, &self.limit).unwrap_or(defaults.page_size);
+        let offset = match self.offset.as_deref() {
+            None => 0,
+            Some(value) => match value.trim().parse::<u64>() {
+                Ok(n) if n <= i64::MAX as u64 => n,
+                _ => {
+                    errors.add(names::OFFSET, "A non-negative integer is required.");
+                    0
+                }
+            },
+        };
         let clamp = |n: u64| n.min(defaults.max_page_size);
         if let Some(raw_cursor) = &self.cursor {
-            let size = clamp(positive(
-                names::PAGE_SIZE,
-                &self.page_size,
-                defaults.page_size,
-            ));
             let cursor = if raw_cursor.is_empty() {
                 None
             } else {
@@ -301,28 +310,20 @@ impl RawParams {
                 }
                 decoded
             };
-            Pagination::Cursor { size, cursor }
+            Pagination::Cursor {
+                size: clamp(page_size),
+                cursor,
+            }
         } else if self.limit.is_some() || self.offset.is_some() {
-            let limit = clamp(positive(names::LIMIT, &self.limit, defaults.page_size));
-            let offset = match self.offset.as_deref() {
-                None => 0,
-                Some(value) => match value.trim().parse::<u64>() {
-                    Ok(n) if n <= i64::MAX as u64 => n,
-                    _ => {
-                        errors.add(names::OFFSET, "A non-negative integer is required.");
-                        0
-                    }
-                },
-            };
-            Pagination::LimitOffset { limit, offset }
+            Pagination::LimitOffset {
+                limit: clamp(limit),
+                offset,
+            }
         } else {
-            let number = positive(names::PAGE, &self.page, 1);
-            let size = clamp(positive(
-                names::PAGE_SIZE,
-                &self.page_size,
-                defaults.page_size,
-            ));
-            Pagination::Page { number, size }
+            Pagination::Page {
+                number: page,
+                size: clamp(page_size),
+            }
         }
     }
 }
@@ -648,6 +649,12 @@ mod tests {
     }
 
     #[test]
+    fn parameters_of_another_pagination_are_still_checked() {
+        assert!(parse("cursor=&offset=-1").unwrap_err().contains("offset"));
+        assert!(parse("limit=5&page=0").unwrap_err().contains("page"));
+    }
+
+    #[test]
     fn huge_page_numbers_have_no_offset() {
         let params = parse("page=18446744073709551615&page_size=1000").unwrap();
         assert_eq!(params.pagination.offset_limit(), None);
@@ -680,5 +687,79 @@ mod tests {
         let params: Vec<String> = SPEC.filter_params().map(|(name, ..)| name).collect();
         assert!(params.contains(&"price__gte".to_string()) && params.contains(&"name".to_string()));
         assert!(SPEC.check().is_ok());
+    }
+}
+
+/// Property tests: no query string, however hostile, makes parsing panic, and whatever is
+/// accepted stays within the declared fields and bounds.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::item::ITEM_QUERY;
+
+    const DEFAULTS: PageDefaults = PageDefaults {
+        page_size: 50,
+        max_page_size: 1000,
+        count: CountMode::Exact,
+    };
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("page".to_string()),
+            Just("page_size".to_string()),
+            Just("limit".to_string()),
+            Just("offset".to_string()),
+            Just("cursor".to_string()),
+            Just("count".to_string()),
+            Just("ordering".to_string()),
+            Just("search".to_string()),
+            Just("price__gte".to_string()),
+            Just("id__in".to_string()),
+            Just("in_stock".to_string()),
+            Just("created_at__lt".to_string()),
+            Just("name__icontains".to_string()),
+            "\\PC{0,12}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,40}",
+            "-?[0-9]{1,25}(\\.[0-9]{0,5})?",
+            "(-?[a-z_]{1,12},?){0,6}",
+            "[A-Za-z0-9_-]{0,120}",
+            Just(String::new()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn parsing_never_panics_and_respects_the_declarations(pairs in proptest::collection::vec((key(), value()), 0..8)) {
+            let pairs = pairs.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())));
+            if let Ok(params) = ListParams::parse(&ITEM_QUERY, pairs, &DEFAULTS) {
+                for filter in &params.filters {
+                    prop_assert!(ITEM_QUERY.filters.iter().any(|(field, _)| *field == filter.field));
+                    prop_assert!(filter.values.len() <= MAX_IN_VALUES);
+                }
+                for order in &params.ordering {
+                    prop_assert!(ITEM_QUERY.ordering.contains(&order.field) || order.field == "id");
+                }
+                match params.pagination {
+                    Pagination::Page { number, size } => prop_assert!(number >= 1 && (1..=1000).contains(&size)),
+                    Pagination::LimitOffset { limit, offset } => prop_assert!((1..=1000).contains(&limit) && offset <= i64::MAX as u64),
+                    Pagination::Cursor { size, .. } => prop_assert!((1..=1000).contains(&size)),
+                }
+            }
+        }
+
+        #[test]
+        fn cursors_never_panic(raw in "[A-Za-z0-9_=-]{0,200}") {
+            let ordering = [OrderBy { field: "id", descending: false }];
+            let _ = Cursor::decode(&raw, &ITEM_QUERY, &ordering, "id");
+        }
     }
 }

@@ -1,0 +1,96 @@
+//! The api binary's command line: `api` (or `api serve`) runs the service; `api token ...`
+//! manages API tokens in the configured database.
+
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+
+use crate::settings::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "api",
+    version,
+    about = "The items API service and its administration commands"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Manage API tokens (`Authorization: Token <key>` or `Bearer <key>`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its key, once: only a hash of it is stored.
+    Create {
+        /// What the token is for, e.g. `ci` or `alice's laptop`.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their keys).
+    List,
+    /// Revoke a token by id or prefix; requests with it are refused from then on.
+    Revoke { id_or_prefix: String },
+}
+
+/// Runs a token command against the configured database. The key of a new token goes alone
+/// to standard output (`KEY=$(api token create --name ci)`); everything else to standard error.
+pub async fn token(
+    settings: &Settings,
+    command: TokenCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let db = infrastructure::database::connect(&settings.database).await?;
+    if settings.database.auto_migrate {
+        Migrator::up(&db, None).await?;
+    }
+    match command {
+        TokenCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                return Err("--name must be 1 to 100 characters".into());
+            }
+            let (token, key) = infrastructure::tokens::create(&db, name).await?;
+            eprintln!(
+                "Created token {} ({}, prefix {}). Its key, shown this once:",
+                token.id, token.name, token.prefix
+            );
+            println!("{key}");
+        }
+        TokenCommand::List => {
+            let tokens = infrastructure::tokens::list(&db).await?;
+            println!(
+                "{:<6} {:<14} {:<25} {:<25} {:<25} name",
+                "id", "prefix", "created", "last used", "revoked"
+            );
+            let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+            };
+            for t in tokens {
+                println!(
+                    "{:<6} {:<14} {:<25} {:<25} {:<25} {}",
+                    t.id,
+                    t.prefix,
+                    time(Some(t.created_at)),
+                    time(t.last_used_at),
+                    time(t.revoked_at),
+                    t.name
+                );
+            }
+        }
+        TokenCommand::Revoke { id_or_prefix } => {
+            if !infrastructure::tokens::revoke(&db, &id_or_prefix).await? {
+                return Err(format!("no active token with id or prefix {id_or_prefix}").into());
+            }
+            eprintln!("Revoked token {id_or_prefix}.");
+        }
+    }
+    db.close().await.ok();
+    Ok(())
+}

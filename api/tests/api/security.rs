@@ -1,0 +1,476 @@
+//! Token authentication, permission policies, throttling, idempotency keys, CORS and the
+//! request timeout.
+
+use std::time::{Duration, Instant};
+
+use api::settings::Settings;
+use domain::auth::Permission;
+use infrastructure::Secret;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde_json::{Value, json};
+
+use crate::helpers::proxy::Proxy;
+use crate::helpers::{Backend, TestApp, admin_url, host_port, spawn_app_with, via};
+
+fn item() -> Value {
+    json!({"name": "Guarded", "description": "", "price": 1})
+}
+
+async fn spawn(backend: Backend, customize: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    spawn_app_with(backend, customize, api::resources::register).await
+}
+
+async fn token(app: &TestApp, name: &str) -> String {
+    infrastructure::tokens::create(&app.db().await, name)
+        .await
+        .unwrap()
+        .1
+}
+
+async fn post(app: &TestApp, authorization: Option<&str>) -> reqwest::Response {
+    let mut request = app.request(Method::POST, "/items/").json(&item());
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    request.send().await.unwrap()
+}
+
+macro_rules! on_both {
+    ($($name:ident),*) => {
+        $(mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name(super::Backend::Postgres).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name(super::Backend::Sqlite).await }
+        })*
+    };
+}
+
+on_both!(
+    read_only_unless_authenticated,
+    authenticated_policy_guards_reads_too,
+    invalid_credentials_are_401_even_where_none_are_needed,
+    tokens_are_stored_hashed,
+    the_sixth_request_at_five_per_minute_is_throttled,
+    idempotency_keys_replay_and_refuse_mismatches,
+    concurrent_posts_with_one_key_create_one_row,
+    cors_answers_allowed_origins_only
+);
+
+async fn read_only_unless_authenticated(backend: Backend) {
+    let Some(app) = spawn(backend, |s| {
+        s.auth.permission = Permission::ReadOnlyUnlessAuthenticated
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(
+        app.get("/items/").await.status(),
+        200,
+        "reads need no token"
+    );
+    let anonymous = post(&app, None).await;
+    assert_eq!(anonymous.status(), 401);
+    assert!(
+        anonymous.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("Token")
+    );
+    assert_eq!(
+        anonymous.json::<Value>().await.unwrap()["detail"],
+        "Authentication credentials were not provided."
+    );
+
+    let key = token(&app, "writer").await;
+    assert_eq!(
+        post(&app, Some(&format!("Token {key}"))).await.status(),
+        201
+    );
+    assert_eq!(
+        post(&app, Some(&format!("Bearer {key}"))).await.status(),
+        201
+    );
+    assert_eq!(
+        post(&app, Some(&format!("bearer   {key}"))).await.status(),
+        201,
+        "scheme case and spacing"
+    );
+
+    let prefix = key.split('.').next().unwrap();
+    assert!(
+        infrastructure::tokens::revoke(&app.db().await, prefix)
+            .await
+            .unwrap()
+    );
+    let revoked = post(&app, Some(&format!("Token {key}"))).await;
+    assert_eq!(revoked.status(), 401, "a revoked token is refused at once");
+    assert_eq!(
+        revoked.json::<Value>().await.unwrap()["detail"],
+        "Invalid token."
+    );
+    let page: Value = app.get("/items/").await.json().await.unwrap();
+    assert_eq!(page["count"], 3, "refused writes created nothing");
+}
+
+async fn authenticated_policy_guards_reads_too(backend: Backend) {
+    let Some(app) = spawn(backend, |s| s.auth.permission = Permission::Authenticated).await else {
+        return;
+    };
+    assert_eq!(app.get("/items/").await.status(), 401);
+    assert_eq!(
+        app.request(Method::OPTIONS, "/items/")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.get("/health/ready").await.status(),
+        200,
+        "health needs no token"
+    );
+    assert_eq!(
+        app.get("/api-docs/openapi.json").await.status(),
+        200,
+        "nor the docs"
+    );
+    let key = token(&app, "reader").await;
+    let response = app
+        .request(Method::GET, "/items/")
+        .header("authorization", format!("Token {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let spec: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        spec["paths"]["/items/"]["get"]["security"],
+        json!([{"TokenAuth": []}, {"BearerAuth": []}])
+    );
+    assert!(spec["components"]["securitySchemes"]["BearerAuth"].is_object());
+}
+
+async fn invalid_credentials_are_401_even_where_none_are_needed(backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else {
+        return;
+    };
+    let headers: [&[u8]; 5] = [
+        b"Token nope",
+        b"Token 0123456789ab.wrongsecret",
+        b"Bearer",
+        b"Token a b",
+        b"Token \xff",
+    ];
+    for header in headers {
+        let value = reqwest::header::HeaderValue::from_bytes(header).unwrap();
+        let request = app
+            .request(Method::GET, "/items/")
+            .header("authorization", value);
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{header:?}");
+        assert!(
+            response.json::<Value>().await.unwrap()["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("Invalid token")
+        );
+    }
+    let basic = app
+        .request(Method::GET, "/items/")
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 200, "another scheme is simply anonymous");
+    let spec: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        spec["paths"]["/items/"]["post"]["security"][0],
+        json!({}),
+        "the token is optional under allow_any"
+    );
+}
+
+async fn tokens_are_stored_hashed(backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else {
+        return;
+    };
+    let key = token(&app, "secret-keeper").await;
+    let db = app.db().await;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT name, prefix, key_hash FROM tokens",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    for column in ["name", "prefix", "key_hash"] {
+        let value: String = rows[0].try_get("", column).unwrap();
+        assert!(
+            !value.contains(&key) && !key.ends_with(&value),
+            "{column} holds the key"
+        );
+    }
+    let secret = key.split('.').nth(1).unwrap();
+    let hash: String = rows[0].try_get("", "key_hash").unwrap();
+    assert!(!hash.contains(secret));
+    let _ = DbBackend::Postgres;
+}
+
+async fn the_sixth_request_at_five_per_minute_is_throttled(backend: Backend) {
+    let Some(app) = spawn(backend, |s| {
+        s.throttle.enabled = true;
+        s.throttle.anon = "5/minute".parse().unwrap();
+        s.throttle.user = "2/minute".parse().unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    for i in 0..5 {
+        assert_eq!(app.get("/items/").await.status(), 200, "request {i}");
+    }
+    let throttled = app.get("/items/").await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=12).contains(&wait), "Retry-After: {wait}");
+    let detail = throttled.json::<Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.starts_with("Request was throttled. Expected available in"),
+        "{detail}"
+    );
+    assert_eq!(
+        app.get("/health/live").await.status(),
+        200,
+        "health is never throttled"
+    );
+    let key = token(&app, "busy").await;
+    let with_token = |app: &TestApp| {
+        app.request(Method::GET, "/items/")
+            .header("authorization", format!("Token {key}"))
+            .send()
+    };
+    assert_eq!(
+        with_token(&app).await.unwrap().status(),
+        200,
+        "a token has its own rate"
+    );
+    assert_eq!(with_token(&app).await.unwrap().status(), 200);
+    assert_eq!(with_token(&app).await.unwrap().status(), 429);
+}
+
+async fn idempotency_keys_replay_and_refuse_mismatches(backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else {
+        return;
+    };
+    let send = |key: &'static str, body: Value| {
+        app.request(Method::POST, "/items/")
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let first = send("order-1", item()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let location = first.headers()["location"].clone();
+    let body: Value = first.json().await.unwrap();
+    let retry = send("order-1", item()).await.unwrap();
+    assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.headers()["location"], location);
+    assert_eq!(
+        retry.json::<Value>().await.unwrap(),
+        body,
+        "the first response, replayed"
+    );
+    let other = send(
+        "order-1",
+        json!({"name": "Other", "description": "", "price": 2}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.status(), 422);
+    let invalid = send("order-2", json!({"name": ""})).await.unwrap();
+    assert_eq!(invalid.status(), 400);
+    let invalid_again = send("order-2", json!({"name": ""})).await.unwrap();
+    assert_eq!(
+        invalid_again.status(),
+        400,
+        "a refused request is replayed as refused"
+    );
+    assert_eq!(invalid_again.headers()["idempotent-replayed"], "true");
+    let bad_key = app
+        .request(Method::POST, "/items/")
+        .header("idempotency-key", "x".repeat(256))
+        .json(&item())
+        .send();
+    assert_eq!(bad_key.await.unwrap().status(), 400);
+    // Keys are scoped to the caller: the same key from a token is another key.
+    let key = token(&app, "scoped").await;
+    let scoped = app
+        .request(Method::POST, "/items/")
+        .header("idempotency-key", "order-1")
+        .header("authorization", format!("Token {key}"))
+        .json(&item())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scoped.status(), 201);
+    assert!(scoped.headers().get("idempotent-replayed").is_none());
+    let page: Value = app.get("/items/").await.json().await.unwrap();
+    assert_eq!(
+        page["count"], 2,
+        "one item per scope, none for the refused bodies"
+    );
+}
+
+/// 16 concurrent POSTs with one key: exactly one row; every answer is that row (201) or
+/// "still in flight" (409).
+async fn concurrent_posts_with_one_key_create_one_row(backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else {
+        return;
+    };
+    let requests: Vec<_> = (0..16)
+        .map(|_| {
+            let request = app
+                .client
+                .post(app.url("/items/"))
+                .header("idempotency-key", "once")
+                .json(&item());
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for request in requests {
+        let (status, body) = request.await.unwrap();
+        match status {
+            201 => created.push(body["id"].clone()),
+            409 => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(!created.is_empty());
+    assert!(
+        created.iter().all(|id| *id == created[0]),
+        "every 201 is the same row: {created:?}"
+    );
+    let page: Value = app.get("/items/").await.json().await.unwrap();
+    assert_eq!(page["count"], 1, "exactly one row");
+}
+
+async fn cors_answers_allowed_origins_only(backend: Backend) {
+    let Some(app) = spawn(backend, |s| {
+        s.cors.allowed_origins = vec!["https://app.example".into()]
+    })
+    .await
+    else {
+        return;
+    };
+    let preflight = app
+        .request(Method::OPTIONS, "/items/")
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type, if-match")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let simple = app
+        .request(Method::GET, "/items/")
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        simple.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert!(
+        simple.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("etag")
+    );
+    let foreign = app
+        .request(Method::GET, "/items/")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_timeout_answer_503() {
+    let proxy = Proxy::start(host_port(&admin_url())).await;
+    let through = format!("127.0.0.1:{}", proxy.port);
+    let Some(app) = spawn(Backend::Postgres, |s| {
+        s.database.url = Secret::new(via(s.database.url.expose(), &through));
+        s.server.request_timeout_ms = 300;
+    })
+    .await
+    else {
+        return;
+    };
+    let item = app.create_item("Slow", 1.0).await;
+    proxy.set_delay(Duration::from_millis(600));
+    let started = Instant::now();
+    let response = app.get(&format!("/items/{}", item["id"])).await;
+    assert_eq!(response.status(), 503);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(
+        response.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too long")
+    );
+    proxy.set_delay(Duration::ZERO);
+    let started = Instant::now();
+    while app.get(&format!("/items/{}", item["id"])).await.status() != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no recovery after the timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,120 @@
+//! API tokens: created with a key shown once, listed, revoked, and checked on requests.
+
+use chrono::{DateTime, Duration, Utc};
+use domain::auth::{Principal, generate_key, key_prefix, verify_key};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use crate::PersistenceError;
+use crate::database::Db;
+use crate::entities::token::{self, Column, Entity as Tokens};
+use crate::repository::now;
+
+/// `last_used_at` is written at most this often per token: not on every request.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// A token as listed: never its key.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<token::Model> for TokenInfo {
+    fn from(m: token::Model) -> Self {
+        TokenInfo {
+            id: m.id,
+            name: m.name,
+            prefix: m.prefix,
+            created_at: m.created_at,
+            last_used_at: m.last_used_at,
+            revoked_at: m.revoked_at,
+        }
+    }
+}
+
+/// Creates a token; returns it with its key, which is stored nowhere.
+pub async fn create(
+    db: &DatabaseConnection,
+    name: &str,
+) -> Result<(TokenInfo, String), PersistenceError> {
+    let key = generate_key().map_err(PersistenceError::Unexpected)?;
+    let row = token::ActiveModel {
+        id: NotSet,
+        name: Set(name.to_string()),
+        prefix: Set(key.prefix),
+        key_hash: Set(key.hash),
+        created_at: Set(now()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok((row.into(), key.key))
+}
+
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<TokenInfo>, PersistenceError> {
+    let rows = Tokens::find().order_by_asc(Column::Id).all(db).await?;
+    Ok(rows.into_iter().map(TokenInfo::from).collect())
+}
+
+/// Revokes the token with this id or prefix; `false` when there is none (or it already was).
+pub async fn revoke(db: &DatabaseConnection, id_or_prefix: &str) -> Result<bool, PersistenceError> {
+    let which = match id_or_prefix.parse::<i64>() {
+        Ok(id) => Column::Id.eq(id),
+        Err(_) => Column::Prefix.eq(id_or_prefix),
+    };
+    let result = Tokens::update_many()
+        .col_expr(Column::RevokedAt, sea_orm::sea_query::Expr::value(now()))
+        .filter(which)
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// The caller a presented key belongs to: `None` for unknown, malformed or revoked keys.
+pub async fn authenticate(db: &Db, key: &str) -> Result<Option<Principal>, PersistenceError> {
+    let Some(prefix) = key_prefix(key) else {
+        return Ok(None);
+    };
+    let conn = db.conn().await?;
+    let row = Tokens::find()
+        .filter(Column::Prefix.eq(prefix))
+        .one(&conn)
+        .await;
+    let row = match row {
+        Ok(Some(row)) if row.revoked_at.is_none() && verify_key(key, &row.key_hash) => row,
+        Ok(_) => {
+            db.release(conn);
+            return Ok(None);
+        }
+        Err(error) => {
+            db.release(conn);
+            return Err(error.into());
+        }
+    };
+    let now = now();
+    let touched = if row.last_used_at.is_none_or(|used| now - used > TOUCH_EVERY) {
+        Tokens::update_many()
+            .col_expr(Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
+            .filter(Column::Id.eq(row.id))
+            .exec(&conn)
+            .await
+            .map(|_| ())
+    } else {
+        Ok(())
+    };
+    db.release(conn);
+    touched?;
+    Ok(Some(Principal {
+        token_id: row.id,
+        name: row.name,
+    }))
+}
