@@ -124,9 +124,24 @@ fn health_paths() -> Paths {
             response("The database does not answer.", Some(health)),
         )
         .build();
+    let text = utoipa::openapi::ContentBuilder::new()
+        .schema(Some(schema(json!({"type": "string"}))))
+        .build();
+    let metrics = OperationBuilder::new()
+        .tag("health")
+        .operation_id(Some("metrics"))
+        .summary(Some("Prometheus metrics"))
+        .description(Some(
+            "Requests by method, route and status, their latency histogram, requests in flight, the database \
+             pool (max, open, idle, waiting) and build information, in Prometheus' text format. Never throttled \
+             nor authenticated: expose it to your monitoring network only.",
+        ))
+        .response("200", response("The metrics.", None).content("text/plain; version=0.0.4", text))
+        .build();
     Paths::builder()
         .path("/health/live", PathItem::new(HttpMethod::Get, live))
         .path("/health/ready", PathItem::new(HttpMethod::Get, ready))
+        .path("/metrics", PathItem::new(HttpMethod::Get, metrics))
         .build()
 }
 
@@ -141,6 +156,7 @@ pub fn configure(config: &mut web::ServiceConfig, openapi: OpenApi, resources: &
         "version": env!("CARGO_PKG_VERSION"),
         "docs": {"swagger_ui": SWAGGER_UI_PATH, "openapi": OPENAPI_PATH},
         "health": {"live": "/health/live", "ready": "/health/ready"},
+        "metrics": "/metrics",
         "resources": resources.iter().map(|path| format!("/{path}/")).collect::<Vec<_>>(),
     });
     config

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod docs;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod middleware;
 pub mod resources;
 pub mod security;

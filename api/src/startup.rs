@@ -11,7 +11,7 @@ use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpRequest, HttpServer, web};
-use infrastructure::database::Db;
+use infrastructure::database::{Db, PoolStats};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
@@ -19,6 +19,7 @@ use tracing_actix_web::TracingLogger;
 use crate::docs;
 use crate::error::ApiError;
 use crate::health::{self, Readiness};
+use crate::metrics::{self, PoolSources};
 use crate::middleware::request_id;
 use crate::resources;
 use crate::security::Throttle;
@@ -78,6 +79,12 @@ impl Application {
         // Each worker keeps its share of the pool leased between requests.
         let keep = (settings.database.max_connections as usize / workers).max(1);
         let pool = db.clone();
+        let pool_stats = Arc::new(PoolStats::default());
+        let pool_sources = web::Data::new(PoolSources {
+            db: db.clone(),
+            stats: pool_stats.clone(),
+            max: settings.database.max_connections,
+        });
         let permission = settings.auth.permission;
         let throttle = settings.throttle.enabled.then(|| {
             Arc::new(Throttle::new(
@@ -104,7 +111,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let router = router.clone();
             let state = web::Data::new(AppState {
-                db: Db::new(pool.clone(), keep),
+                db: Db::new(pool.clone(), keep, pool_stats.clone()),
                 pages,
                 body_limit,
                 trust_forwarded_headers,
@@ -125,6 +132,8 @@ impl Application {
                 .app_data(readiness.clone())
                 .configure(|config| router.configure(config))
                 .configure(health::configure)
+                .app_data(pool_sources.clone())
+                .route("/metrics", web::get().to(metrics::endpoint))
                 .configure(|config| docs::configure(config, openapi.clone(), &resource_paths))
                 .default_service(web::to(not_found))
         })

@@ -12,6 +12,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::metrics;
 use crate::middleware::{RequestId, RequestStart};
 use crate::settings::{LogFormat, LogSettings, SettingsError};
 
@@ -48,6 +49,7 @@ impl RootSpanBuilder for RequestSpan {
     /// The route is recorded when the request ends: by then it is known without matching
     /// the path against every route a second time.
     fn on_request_start(request: &ServiceRequest) -> Span {
+        metrics::started();
         let extensions = request.extensions();
         let request_id = extensions
             .get::<RequestId>()
@@ -62,31 +64,39 @@ impl RootSpanBuilder for RequestSpan {
         )
     }
 
+    /// Counts the request in the metrics, then logs it (when `info` is enabled).
     fn on_request_end<B: MessageBody>(
         span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
+        let (method, route, status, started) = match outcome {
+            Ok(response) => {
+                let request = response.request();
+                let started = request.extensions().get::<RequestStart>().map(|s| s.0);
+                (
+                    request.method().as_str(),
+                    request.match_pattern(),
+                    response.status().as_u16(),
+                    started,
+                )
+            }
+            Err(error) => (
+                "unknown",
+                None,
+                error.as_response_error().status_code().as_u16(),
+                None,
+            ),
+        };
+        let route = route.as_deref().unwrap_or("unmatched");
+        let seconds = started
+            .map(|t: Instant| t.elapsed().as_secs_f64())
+            .unwrap_or_default();
+        metrics::finished(method, route, status, seconds);
         if span.is_disabled() {
             return;
         }
-        let (status, started) = match outcome {
-            Ok(response) => (
-                response.status().as_u16(),
-                response
-                    .request()
-                    .extensions()
-                    .get::<RequestStart>()
-                    .map(|s| s.0),
-            ),
-            Err(error) => (error.as_response_error().status_code().as_u16(), None),
-        };
-        let latency_ms = started
-            .map(|t: Instant| (t.elapsed().as_secs_f64() * 1e6).round() / 1e3)
-            .unwrap_or_default();
-        if let Ok(response) = outcome {
-            let route = response.request().match_pattern();
-            span.record("route", route.as_deref().unwrap_or("unmatched"));
-        }
+        let latency_ms = (seconds * 1e6).round() / 1e3;
+        span.record("route", route);
         span.record("status", status);
         span.in_scope(|| tracing::info!(status, latency_ms, "request completed"));
     }

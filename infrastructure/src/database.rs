@@ -5,6 +5,7 @@ mod handle;
 mod lease;
 
 pub use handle::{Conn, Db};
+pub use lease::PoolStats;
 
 use std::path::Path;
 use std::time::Duration;

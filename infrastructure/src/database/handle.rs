@@ -5,7 +5,9 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, Statement,
 };
 
-use super::lease::{Lease, Leases};
+use std::sync::Arc;
+
+use super::lease::{Lease, Leases, PoolStats};
 
 /// The shared SeaORM pool, plus on PostgreSQL the connections this worker keeps leased.
 /// One per worker (it is not `Sync`); cheap to build.
@@ -21,9 +23,10 @@ pub enum Conn<'a> {
 }
 
 impl Db {
-    /// `keep`: how many connections this worker may hold between requests.
-    pub fn new(shared: DatabaseConnection, keep: usize) -> Db {
-        let leases = Leases::new(&shared, keep);
+    /// `keep`: how many connections this worker may hold between requests; `stats` is
+    /// shared by all workers.
+    pub fn new(shared: DatabaseConnection, keep: usize, stats: Arc<PoolStats>) -> Db {
+        let leases = Leases::new(&shared, keep, stats);
         Db { shared, leases }
     }
 

@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -36,11 +36,37 @@ pub struct Leases {
     /// One permit per connection this worker may hold, in use or idle.
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
+    stats: Arc<PoolStats>,
+}
+
+/// Counts across all workers, for metrics.
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    /// Connections workers keep idle between requests (in use, from the pool's view).
+    pub kept_idle: AtomicI64,
+    /// Requests waiting for a connection.
+    pub waiting: AtomicI64,
+}
+
+/// Counts a waiting request for as long as it lives.
+struct Waiting<'a>(&'a AtomicI64);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a AtomicI64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Leases {
     /// `None` unless `db` is a PostgreSQL pool.
-    pub fn new(db: &DatabaseConnection, keep: usize) -> Option<Leases> {
+    pub fn new(db: &DatabaseConnection, keep: usize, stats: Arc<PoolStats>) -> Option<Leases> {
         match db.get_database_backend() {
             DbBackend::Postgres if keep > 0 => {
                 let pool = db.get_postgres_connection_pool().clone();
@@ -49,6 +75,7 @@ impl Leases {
                     pool,
                     idle: RefCell::new(Vec::with_capacity(keep)),
                     permits: Arc::new(Semaphore::new(keep)),
+                    stats,
                 })
             }
             _ => None,
@@ -59,6 +86,7 @@ impl Leases {
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
+                let _waiting = Waiting::new(&self.stats.waiting);
                 tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
                     .await
                     .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
@@ -67,6 +95,9 @@ impl Leases {
         };
         loop {
             let kept = self.idle.borrow_mut().pop();
+            if kept.is_some() {
+                self.stats.kept_idle.fetch_sub(1, Ordering::Relaxed);
+            }
             match kept {
                 Some((connection, since)) if since.elapsed() < STALE_AFTER => {
                     return Ok(Lease::new(connection, permit));
@@ -85,6 +116,7 @@ impl Leases {
             self.idle
                 .borrow_mut()
                 .push((lease.connection.into_inner(), Instant::now()));
+            self.stats.kept_idle.fetch_add(1, Ordering::Relaxed);
         }
         // The permit is released as the lease is dropped: after its connection is idle again.
     }

@@ -1,0 +1,130 @@
+//! Prometheus metrics at `/metrics`: requests by route and status, their latency, requests in
+//! flight, the database pool, and build information. Routes are the registered patterns
+//! (`/items/{id}`), never raw paths, so the number of series stays bounded.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
+
+use actix_web::{HttpResponse, web};
+use infrastructure::database::PoolStats;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use sea_orm::{DatabaseConnection, DbBackend};
+
+struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    in_flight: IntGauge,
+    pool: IntGaugeVec,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let registry = Registry::new();
+    let requests = IntCounterVec::new(
+        Opts::new(
+            "http_requests_total",
+            "HTTP requests answered, by method, route and status.",
+        ),
+        &["method", "route", "status"],
+    )
+    .expect("valid metric");
+    let latency = HistogramVec::new(
+        HistogramOpts::new(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests, by method, route and status.",
+        )
+        .buckets(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]),
+        &["method", "route", "status"],
+    )
+    .expect("valid metric");
+    let in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being answered.")
+        .expect("valid metric");
+    let pool = IntGaugeVec::new(
+        Opts::new(
+            "db_pool_connections",
+            "Database connections by state: max, open, idle, waiting (requests waiting for one).",
+        ),
+        &["state"],
+    )
+    .expect("valid metric");
+    let build = IntGaugeVec::new(
+        Opts::new("build_info", "Version of the running service."),
+        &["version"],
+    )
+    .expect("valid metric");
+    build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+    for collector in [
+        Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(latency.clone()),
+        Box::new(in_flight.clone()),
+        Box::new(pool.clone()),
+        Box::new(build),
+    ] {
+        registry
+            .register(collector)
+            .expect("metric registered once");
+    }
+    Metrics {
+        registry,
+        requests,
+        latency,
+        in_flight,
+        pool,
+    }
+});
+
+/// A request started.
+pub fn started() {
+    METRICS.in_flight.inc();
+}
+
+/// A request was answered.
+pub fn finished(method: &str, route: &str, status: u16, seconds: f64) {
+    let status = status.to_string();
+    let labels = [method, route, status.as_str()];
+    METRICS.in_flight.dec();
+    METRICS.requests.with_label_values(&labels).inc();
+    METRICS.latency.with_label_values(&labels).observe(seconds);
+}
+
+/// What `/metrics` reads the pool's state from.
+pub struct PoolSources {
+    pub db: DatabaseConnection,
+    pub stats: Arc<PoolStats>,
+    pub max: u32,
+}
+
+pub async fn endpoint(sources: web::Data<PoolSources>) -> HttpResponse {
+    let (open, idle) = match sources.db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = sources.db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = sources.db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    };
+    let kept = sources.stats.kept_idle.load(Ordering::Relaxed).max(0);
+    let pool = &METRICS.pool;
+    pool.with_label_values(&["max"]).set(i64::from(sources.max));
+    pool.with_label_values(&["open"]).set(i64::from(open));
+    pool.with_label_values(&["idle"]).set(idle as i64 + kept);
+    pool.with_label_values(&["waiting"])
+        .set(sources.stats.waiting.load(Ordering::Relaxed).max(0));
+    let mut body = Vec::new();
+    match TextEncoder::new().encode(&METRICS.registry.gather(), &mut body) {
+        Ok(()) => HttpResponse::Ok()
+            .content_type(TextEncoder::new().format_type())
+            .body(body),
+        Err(error) => {
+            tracing::error!(%error, "encoding metrics");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}

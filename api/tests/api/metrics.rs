@@ -1,0 +1,57 @@
+//! `/metrics`: Prometheus text whose per-route counters move as requests are answered.
+
+use crate::helpers::TestApp;
+use crate::on_both_databases;
+
+on_both_databases!(metrics_count_requests_by_route_and_status);
+
+/// The value of the first series whose line starts with `prefix`, or 0.
+fn value(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn metrics_count_requests_by_route_and_status(app: TestApp) {
+    let item = app.create_item("Counted", 1.0).await;
+    let series = r#"http_requests_total{method="GET",route="/items/{id}",status="200"}"#;
+    let missing = r#"http_requests_total{method="GET",route="/items/{id}",status="404"}"#;
+    let before = app.get("/metrics").await.text().await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            app.get(&format!("/items/{}", item["id"])).await.status(),
+            200
+        );
+    }
+    assert_eq!(app.get("/items/999999").await.status(), 404);
+    assert_eq!(app.get("/no/such/page/12345").await.status(), 404);
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let after = response.text().await.unwrap();
+    assert!(
+        value(&after, series) - value(&before, series) >= 3.0,
+        "{series} did not move:\n{after}"
+    );
+    assert!(value(&after, missing) - value(&before, missing) >= 1.0);
+    assert!(!after.contains("12345"), "raw paths never become labels");
+    assert!(after.contains(r#"route="unmatched""#));
+    for expected in [
+        "http_request_duration_seconds_bucket{",
+        "http_requests_in_flight ",
+        r#"db_pool_connections{state="max"}"#,
+        r#"db_pool_connections{state="open"}"#,
+        r#"db_pool_connections{state="waiting"}"#,
+        "build_info{version=",
+    ] {
+        assert!(after.contains(expected), "{expected} missing");
+    }
+}
