@@ -2,6 +2,7 @@
 //! manages API tokens in the configured database.
 
 use clap::{Parser, Subcommand};
+use infrastructure::database::Db;
 use migration::{Migrator, MigratorTrait};
 
 use crate::settings::Settings;
@@ -46,10 +47,11 @@ pub async fn token(
     settings: &Settings,
     command: TokenCommand,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let db = infrastructure::database::connect(&settings.database).await?;
+    let pool = infrastructure::database::connect(&settings.database).await?;
     if settings.database.auto_migrate {
-        Migrator::up(&db, None).await?;
+        Migrator::up(&pool, None).await?;
     }
+    let db = Db::transient(pool.clone(), settings.database.prepared_statements);
     match command {
         TokenCommand::Create { name } => {
             let name = name.trim();
@@ -91,6 +93,7 @@ pub async fn token(
             eprintln!("Revoked token {id_or_prefix}.");
         }
     }
-    db.close().await.ok();
+    drop(db);
+    pool.close().await.ok();
     Ok(())
 }

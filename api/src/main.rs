@@ -26,7 +26,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::load()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            telemetry::init(&settings.log)?;
+            let _flush_logs_on_exit = telemetry::init(&settings.log)?;
             Application::build(settings)
                 .await?
                 .run_until_stopped()

@@ -193,7 +193,7 @@ impl Settings {
     }
 
     fn check(&self) -> Result<(), SettingsError> {
-        self.database.backend().map_err(SettingsError)?;
+        self.database.check().map_err(SettingsError)?;
         for origin in &self.cors.allowed_origins {
             let valid = origin == "*"
                 || (origin.starts_with("http://") || origin.starts_with("https://"))

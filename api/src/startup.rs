@@ -44,6 +44,8 @@ pub struct Application {
     port: u16,
     server: Server,
     db: DatabaseConnection,
+    /// The connection housekeeping uses.
+    maintenance: Db,
     throttle: Option<Arc<Throttle>>,
 }
 
@@ -76,9 +78,11 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        // Each worker keeps its share of the pool leased between requests.
-        let keep = (settings.database.max_connections as usize / workers).max(1);
+        // Each worker keeps its share of the pool leased between requests; one connection
+        // stays with the pool for readiness checks and housekeeping.
+        let keep = (settings.database.max_connections.saturating_sub(1) as usize / workers).max(1);
         let pool = db.clone();
+        let prepared_statements = settings.database.prepared_statements;
         let pool_stats = Arc::new(PoolStats::default());
         let pool_sources = web::Data::new(PoolSources {
             db: db.clone(),
@@ -111,7 +115,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let router = router.clone();
             let state = web::Data::new(AppState {
-                db: Db::new(pool.clone(), keep, pool_stats.clone()),
+                db: Db::new(pool.clone(), keep, pool_stats.clone(), prepared_statements),
                 pages,
                 body_limit,
                 trust_forwarded_headers,
@@ -142,10 +146,12 @@ impl Application {
         .disable_signals();
         let server = server.listen(listener).map_err(bind_error)?.run();
         tracing::info!(%address, port, "listening");
+        let maintenance = Db::transient(db.clone(), prepared_statements);
         Ok(Application {
             port,
             server,
             db,
+            maintenance,
             throttle,
         })
     }
@@ -163,7 +169,7 @@ impl Application {
             tracing::info!("shutdown requested: draining in-flight requests");
             handle.stop(true).await;
         });
-        let maintenance = tokio::spawn(maintain(self.db.clone(), self.throttle.clone()));
+        let maintenance = tokio::spawn(maintain(self.maintenance, self.throttle.clone()));
         let result = self.server.await;
         signals.abort();
         maintenance.abort();
@@ -191,7 +197,7 @@ async fn shutdown_signal() {
 
 /// Housekeeping while the server runs: forget idle throttle entries, delete expired
 /// idempotency keys.
-async fn maintain(db: DatabaseConnection, throttle: Option<Arc<Throttle>>) {
+async fn maintain(db: Db, throttle: Option<Arc<Throttle>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     for round in 0u64.. {
         tick.tick().await;

@@ -1,6 +1,7 @@
 //! Logs: readable lines in development, JSON lines in production, one span per request
 //! carrying its method, route, request id and, when it ends, status and latency.
 
+use std::io::BufWriter;
 use std::time::Instant;
 
 use actix_web::HttpMessage;
@@ -8,6 +9,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -16,8 +18,14 @@ use crate::metrics;
 use crate::middleware::{RequestId, RequestStart};
 use crate::settings::{LogFormat, LogSettings, SettingsError};
 
-/// Installs the global subscriber. `RUST_LOG`, when set, replaces `log.level`.
-pub fn init(settings: &LogSettings) -> Result<(), SettingsError> {
+/// Lines waiting for the writer thread at most; past that, new lines are dropped rather
+/// than requests slowed down (and memory bounded).
+const LOG_QUEUE_LINES: usize = 8192;
+
+/// Installs the global subscriber. `RUST_LOG`, when set, replaces `log.level`. Lines are
+/// written to standard output by a thread of their own, in batches: a request never waits
+/// on a write. Keep the guard until exit: dropping it flushes what is queued.
+pub fn init(settings: &LogSettings) -> Result<WorkerGuard, SettingsError> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) => {
             EnvFilter::try_new(directives).map_err(|e| SettingsError(format!("RUST_LOG: {e}")))?
@@ -25,21 +33,27 @@ pub fn init(settings: &LogSettings) -> Result<(), SettingsError> {
         Err(_) => EnvFilter::try_new(&settings.level)
             .map_err(|e| SettingsError(format!("log.level: {e}")))?,
     };
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .finish(BufWriter::new(std::io::stdout()));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match settings.format {
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_writer(writer),
             )
             .try_init(),
     };
     // Already installed (tests start many apps in one process): keep the first.
     drop(result);
-    Ok(())
+    Ok(guard)
 }
 
 /// The root span of every request, for `tracing_actix_web::TracingLogger`.

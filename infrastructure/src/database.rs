@@ -31,9 +31,12 @@ pub struct DatabaseSettings {
     /// PostgreSQL `statement_timeout`; 0 leaves the server's default.
     pub statement_timeout_ms: u64,
     pub idle_timeout_secs: u64,
-    /// Prepared statements cached per connection; 0 prepares unnamed statements only
-    /// (for PgBouncer in transaction mode older than 1.21).
+    /// Prepared statements cached per connection (at least 1).
     pub statement_cache_capacity: usize,
+    /// `false`: send statements with their values inlined over the simple query protocol,
+    /// which leaves no prepared statement on the server: PgBouncer in transaction mode
+    /// before 1.21 needs it.
+    pub prepared_statements: bool,
     /// How long SQLite waits on a locked database before giving up.
     pub sqlite_busy_timeout_ms: u64,
     /// Apply pending migrations at start-up.
@@ -60,6 +63,18 @@ impl DatabaseSettings {
                 "database.url: unsupported scheme \"{scheme}\" (expected sqlite: or postgres://)"
             ))
         }
+    }
+
+    /// Settings that cannot work, as one line naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        self.backend()?;
+        if self.statement_cache_capacity == 0 {
+            return Err("database.statement_cache_capacity: must be at least 1 (sqlx would otherwise prepare a new \
+                        named statement for every query and never close it; for PgBouncer set \
+                        database.prepared_statements = false)"
+                .into());
+        }
+        Ok(())
     }
 
     /// The URL with any password replaced, fit for logs.
@@ -183,6 +198,7 @@ mod tests {
             statement_timeout_ms: 0,
             idle_timeout_secs: 60,
             statement_cache_capacity: 100,
+            prepared_statements: true,
             sqlite_busy_timeout_ms: 1000,
             auto_migrate: true,
         }

@@ -175,10 +175,12 @@ pub async fn release(db: &Db, key: &KeyRef<'_>) -> Result<(), PersistenceError> 
 }
 
 /// Deletes expired keys; returns how many.
-pub async fn purge_expired(db: &sea_orm::DatabaseConnection) -> Result<u64, PersistenceError> {
+pub async fn purge_expired(db: &Db) -> Result<u64, PersistenceError> {
+    let conn = db.conn().await?;
     let result = Keys::delete_many()
         .filter(Column::ExpiresAt.lte(now()))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
+        .exec(&conn)
+        .await;
+    db.release(conn);
+    Ok(result?.rows_affected)
 }

@@ -3,9 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use domain::auth::{Principal, generate_key, key_prefix, verify_key};
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::PersistenceError;
 use crate::database::Db;
@@ -40,12 +38,9 @@ impl From<token::Model> for TokenInfo {
 }
 
 /// Creates a token; returns it with its key, which is stored nowhere.
-pub async fn create(
-    db: &DatabaseConnection,
-    name: &str,
-) -> Result<(TokenInfo, String), PersistenceError> {
+pub async fn create(db: &Db, name: &str) -> Result<(TokenInfo, String), PersistenceError> {
     let key = generate_key().map_err(PersistenceError::Unexpected)?;
-    let row = token::ActiveModel {
+    let values = token::ActiveModel {
         id: NotSet,
         name: Set(name.to_string()),
         prefix: Set(key.prefix),
@@ -53,30 +48,35 @@ pub async fn create(
         created_at: Set(now()),
         last_used_at: Set(None),
         revoked_at: Set(None),
-    }
-    .insert(db)
-    .await?;
-    Ok((row.into(), key.key))
+    };
+    let conn = db.conn().await?;
+    let row = Tokens::insert(values).exec_with_returning(&conn).await;
+    db.release(conn);
+    Ok((row?.into(), key.key))
 }
 
-pub async fn list(db: &DatabaseConnection) -> Result<Vec<TokenInfo>, PersistenceError> {
-    let rows = Tokens::find().order_by_asc(Column::Id).all(db).await?;
-    Ok(rows.into_iter().map(TokenInfo::from).collect())
+pub async fn list(db: &Db) -> Result<Vec<TokenInfo>, PersistenceError> {
+    let conn = db.conn().await?;
+    let rows = Tokens::find().order_by_asc(Column::Id).all(&conn).await;
+    db.release(conn);
+    Ok(rows?.into_iter().map(TokenInfo::from).collect())
 }
 
 /// Revokes the token with this id or prefix; `false` when there is none (or it already was).
-pub async fn revoke(db: &DatabaseConnection, id_or_prefix: &str) -> Result<bool, PersistenceError> {
+pub async fn revoke(db: &Db, id_or_prefix: &str) -> Result<bool, PersistenceError> {
     let which = match id_or_prefix.parse::<i64>() {
         Ok(id) => Column::Id.eq(id),
         Err(_) => Column::Prefix.eq(id_or_prefix),
     };
+    let conn = db.conn().await?;
     let result = Tokens::update_many()
         .col_expr(Column::RevokedAt, sea_orm::sea_query::Expr::value(now()))
         .filter(which)
         .filter(Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected > 0)
+        .exec(&conn)
+        .await;
+    db.release(conn);
+    Ok(result?.rows_affected > 0)
 }
 
 /// The caller a presented key belongs to: `None` for unknown, malformed or revoked keys.

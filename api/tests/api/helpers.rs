@@ -115,6 +115,11 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// A handle like the app's own, for the infrastructure functions tests call directly.
+    pub async fn handle(&self) -> infrastructure::database::Db {
+        infrastructure::database::Db::new(self.db().await, 1, Default::default(), true)
+    }
+
     /// A connection of the test's own to the app's database.
     pub async fn db(&self) -> DatabaseConnection {
         Database::connect(&self.database_url)
@@ -250,17 +255,36 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Runs an `async fn(TestApp)` as two tests, `postgres` and `sqlite`.
+/// The app on PostgreSQL without prepared statements (values inlined, as behind PgBouncer in
+/// transaction mode).
+pub async fn spawn_app_inline(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(
+        backend,
+        |s| s.database.prepared_statements = false,
+        api::resources::register,
+    )
+    .await
+}
+
+/// Runs an `async fn(TestApp)` as three tests: `postgres`, `postgres_inline` (no prepared
+/// statements) and `sqlite`.
 #[macro_export]
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
-                use $crate::helpers::{Backend, spawn_app};
+                use $crate::helpers::{Backend, spawn_app, spawn_app_inline};
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if let Some(app) = spawn_app(Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_inline() {
+                    if let Some(app) = spawn_app_inline(Backend::Postgres).await {
                         super::$name(app).await;
                     }
                 }

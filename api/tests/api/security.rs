@@ -22,7 +22,7 @@ async fn spawn(backend: Backend, customize: impl FnOnce(&mut Settings)) -> Optio
 }
 
 async fn token(app: &TestApp, name: &str) -> String {
-    infrastructure::tokens::create(&app.db().await, name)
+    infrastructure::tokens::create(&app.handle().await, name)
         .await
         .unwrap()
         .1
@@ -101,7 +101,7 @@ async fn read_only_unless_authenticated(backend: Backend) {
 
     let prefix = key.split('.').next().unwrap();
     assert!(
-        infrastructure::tokens::revoke(&app.db().await, prefix)
+        infrastructure::tokens::revoke(&app.handle().await, prefix)
             .await
             .unwrap()
     );

@@ -24,9 +24,28 @@ pub enum Conn<'a> {
 
 impl Db {
     /// `keep`: how many connections this worker may hold between requests; `stats` is
-    /// shared by all workers.
-    pub fn new(shared: DatabaseConnection, keep: usize, stats: Arc<PoolStats>) -> Db {
-        let leases = Leases::new(&shared, keep, stats);
+    /// shared by all workers; without `prepared_statements` (PgBouncer in transaction mode
+    /// before 1.21) statements go out with their values inlined, leaving no server state.
+    pub fn new(
+        shared: DatabaseConnection,
+        keep: usize,
+        stats: Arc<PoolStats>,
+        prepared_statements: bool,
+    ) -> Db {
+        let leases = Leases::new(&shared, keep, stats, !prepared_statements);
+        Db { shared, leases }
+    }
+
+    /// A handle for occasional work (housekeeping, the CLI): it keeps no connection between
+    /// operations, but talks to the database the way the workers do.
+    pub fn transient(shared: DatabaseConnection, prepared_statements: bool) -> Db {
+        let leases = Leases::new(
+            &shared,
+            1,
+            Arc::new(PoolStats::default()),
+            !prepared_statements,
+        )
+        .map(Leases::transient);
         Db { shared, leases }
     }
 

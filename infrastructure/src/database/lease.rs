@@ -9,7 +9,6 @@
 //! sat unused long enough to have been dropped by a server or proxy, goes back to the pool
 //! (which tests it) instead of being kept.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -32,7 +31,12 @@ const STALE_AFTER: Duration = Duration::from_secs(10);
 /// One worker's kept connections.
 pub struct Leases {
     pool: PgPool,
-    idle: RefCell<Vec<(PoolConnection<Postgres>, Instant)>>,
+    idle: std::sync::Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    /// Send statements with their values inlined over the simple query protocol: no state
+    /// left on the server (PgBouncer in transaction mode before 1.21).
+    inline: bool,
+    /// Keep connections between operations (workers); otherwise return them to the pool.
+    retain: bool,
     /// One permit per connection this worker may hold, in use or idle.
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
@@ -66,14 +70,21 @@ impl Drop for Waiting<'_> {
 
 impl Leases {
     /// `None` unless `db` is a PostgreSQL pool.
-    pub fn new(db: &DatabaseConnection, keep: usize, stats: Arc<PoolStats>) -> Option<Leases> {
+    pub fn new(
+        db: &DatabaseConnection,
+        keep: usize,
+        stats: Arc<PoolStats>,
+        inline: bool,
+    ) -> Option<Leases> {
         match db.get_database_backend() {
             DbBackend::Postgres if keep > 0 => {
                 let pool = db.get_postgres_connection_pool().clone();
                 Some(Leases {
                     acquire_timeout: pool.options().get_acquire_timeout(),
                     pool,
-                    idle: RefCell::new(Vec::with_capacity(keep)),
+                    idle: std::sync::Mutex::new(Vec::with_capacity(keep)),
+                    inline,
+                    retain: true,
                     permits: Arc::new(Semaphore::new(keep)),
                     stats,
                 })
@@ -94,28 +105,38 @@ impl Leases {
             }
         };
         loop {
-            let kept = self.idle.borrow_mut().pop();
+            let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             if kept.is_some() {
                 self.stats.kept_idle.fetch_sub(1, Ordering::Relaxed);
             }
             match kept {
                 Some((connection, since)) if since.elapsed() < STALE_AFTER => {
-                    return Ok(Lease::new(connection, permit));
+                    return Ok(Lease::new(connection, permit, self.inline));
                 }
                 Some(stale) => drop(stale),
                 None => break,
             }
         }
         let connection = self.pool.acquire().await.map_err(acquire_error)?;
-        Ok(Lease::new(connection, permit))
+        Ok(Lease::new(connection, permit, self.inline))
+    }
+
+    /// The same, returning each connection to the pool after its operation.
+    pub fn transient(self) -> Leases {
+        Leases {
+            retain: false,
+            ..self
+        }
     }
 
     /// Keeps the connection for the next request, unless it broke.
     pub fn give_back(&self, lease: Lease) {
-        if !lease.broken.load(Ordering::Relaxed) {
+        if self.retain && !lease.broken.load(Ordering::Relaxed) {
+            let connection = lease.connection.into_inner();
             self.idle
-                .borrow_mut()
-                .push((lease.connection.into_inner(), Instant::now()));
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((connection, Instant::now()));
             self.stats.kept_idle.fetch_add(1, Ordering::Relaxed);
         }
         // The permit is released as the lease is dropped: after its connection is idle again.
@@ -126,14 +147,20 @@ impl Leases {
 pub struct Lease {
     connection: Mutex<PoolConnection<Postgres>>,
     broken: AtomicBool,
+    inline: bool,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Lease {
-    fn new(connection: PoolConnection<Postgres>, permit: OwnedSemaphorePermit) -> Lease {
+    fn new(
+        connection: PoolConnection<Postgres>,
+        permit: OwnedSemaphorePermit,
+        inline: bool,
+    ) -> Lease {
         Lease {
             connection: Mutex::new(connection),
             broken: AtomicBool::new(false),
+            inline,
             _permit: permit,
         }
     }
@@ -166,6 +193,19 @@ fn query(statement: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> 
     )
 }
 
+/// The statement with its values written in as literals (sea-query's quoting), for the
+/// simple query protocol.
+fn inlined(statement: &Statement) -> String {
+    match &statement.values {
+        Some(values) if !values.0.is_empty() => sea_orm::sea_query::inject_parameters(
+            &statement.sql,
+            &values.0,
+            &sea_orm::sea_query::PostgresQueryBuilder,
+        ),
+        _ => statement.sql.clone(),
+    }
+}
+
 #[async_trait]
 impl ConnectionTrait for Lease {
     fn get_database_backend(&self) -> DbBackend {
@@ -173,6 +213,9 @@ impl ConnectionTrait for Lease {
     }
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        if self.inline {
+            return self.execute_unprepared(&inlined(&statement)).await;
+        }
         let mut connection = self.connection.lock().await;
         match query(&statement).execute(&mut **connection).await {
             Ok(result) => Ok(result.into()),
@@ -193,17 +236,49 @@ impl ConnectionTrait for Lease {
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
         let mut connection = self.connection.lock().await;
-        match query(&statement).fetch_optional(&mut **connection).await {
-            Ok(row) => Ok(row.map(Into::into)),
-            Err(error) => Err(self.failed(error, DbErr::Query)),
-        }
+        let row = if self.inline {
+            connection
+                .fetch_optional(sqlx::AssertSqlSafe(inlined(&statement)))
+                .await
+        } else {
+            query(&statement).fetch_optional(&mut **connection).await
+        };
+        row.map(|row| row.map(Into::into))
+            .map_err(|error| self.failed(error, DbErr::Query))
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let mut connection = self.connection.lock().await;
-        match query(&statement).fetch_all(&mut **connection).await {
-            Ok(rows) => Ok(rows.into_iter().map(Into::into).collect()),
-            Err(error) => Err(self.failed(error, DbErr::Query)),
-        }
+        let rows = if self.inline {
+            connection
+                .fetch_all(sqlx::AssertSqlSafe(inlined(&statement)))
+                .await
+        } else {
+            query(&statement).fetch_all(&mut **connection).await
+        };
+        rows.map(|rows| rows.into_iter().map(Into::into).collect())
+            .map_err(|error| self.failed(error, DbErr::Query))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inlined_values_are_quoted() {
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT * FROM items WHERE name = $1 AND price >= $2 AND id IN ($3, $4)",
+            [
+                "O'Brien \\ $1 --".into(),
+                2.5f64.into(),
+                7i64.into(),
+                8i64.into(),
+            ],
+        );
+        let sql = inlined(&statement);
+        assert!(sql.contains("E'O\\'Brien"), "{sql}");
+        assert!(sql.ends_with("price >= 2.5 AND id IN (7, 8)"), "{sql}");
     }
 }
