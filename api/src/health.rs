@@ -43,12 +43,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(
             web::resource("/health/live")
+                .name("/health/live")
                 .route(web::get().to(live))
                 .route(web::head().to(live))
                 .default_service(web::to(not_allowed)),
         )
         .service(
             web::resource("/health/ready")
+                .name("/health/ready")
                 .route(web::get().to(ready))
                 .route(web::head().to(ready))
                 .default_service(web::to(not_allowed)),

@@ -85,8 +85,8 @@ pub fn started() {
 
 /// A request was answered.
 pub fn finished(method: &str, route: &str, status: u16, seconds: f64) {
-    let status = status.to_string();
-    let labels = [method, route, status.as_str()];
+    let mut digits = itoa::Buffer::new();
+    let labels = [method, route, digits.format(status)];
     METRICS.in_flight.dec();
     METRICS.requests.with_label_values(&labels).inc();
     METRICS.latency.with_label_values(&labels).observe(seconds);

@@ -2,4 +2,4 @@
 
 mod request_id;
 
-pub use request_id::{RequestId, RequestStart, request_id};
+pub use request_id::{RequestInfo, request_id};

@@ -137,7 +137,11 @@ impl Application {
                 .configure(|config| router.configure(config))
                 .configure(health::configure)
                 .app_data(pool_sources.clone())
-                .route("/metrics", web::get().to(metrics::endpoint))
+                .service(
+                    web::resource("/metrics")
+                        .name("/metrics")
+                        .route(web::get().to(metrics::endpoint)),
+                )
                 .configure(|config| docs::configure(config, openapi.clone(), &resource_paths))
                 .default_service(web::to(not_found))
         })

@@ -1,7 +1,11 @@
 //! Logs: readable lines in development, JSON lines in production, one span per request
 //! carrying its method, route, request id and, when it ends, status and latency.
 
+mod json;
+
+use std::borrow::Cow;
 use std::io::BufWriter;
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use actix_web::HttpMessage;
@@ -14,8 +18,9 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use self::json::{JsonFields, JsonFormat};
 use crate::metrics;
-use crate::middleware::{RequestId, RequestStart};
+use crate::middleware::RequestInfo;
 use crate::settings::{LogFormat, LogSettings, SettingsError};
 
 /// Lines waiting for the writer thread at most; past that, new lines are dropped rather
@@ -39,14 +44,17 @@ pub fn init(settings: &LogSettings) -> Result<WorkerGuard, SettingsError> {
     let registry = tracing_subscriber::registry().with(filter);
     let result = match settings.format {
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stdout().is_terminal())
+                    .with_writer(writer),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_current_span(true)
-                    .with_span_list(false)
+                    .fmt_fields(JsonFields)
+                    .event_format(JsonFormat)
                     .with_writer(writer),
             )
             .try_init(),
@@ -66,8 +74,8 @@ impl RootSpanBuilder for RequestSpan {
         metrics::started();
         let extensions = request.extensions();
         let request_id = extensions
-            .get::<RequestId>()
-            .map(RequestId::as_str)
+            .get::<RequestInfo>()
+            .map(RequestInfo::id)
             .unwrap_or_default();
         tracing::info_span!(
             "request",
@@ -86,10 +94,18 @@ impl RootSpanBuilder for RequestSpan {
         let (method, route, status, started) = match outcome {
             Ok(response) => {
                 let request = response.request();
-                let started = request.extensions().get::<RequestStart>().map(|s| s.0);
+                let started = request
+                    .extensions()
+                    .get::<RequestInfo>()
+                    .map(|info| info.started);
+                // Resources are named after their pattern: no allocation, no second match.
+                let route = request
+                    .match_name()
+                    .map(Cow::Borrowed)
+                    .or_else(|| request.match_pattern().map(Cow::Owned));
                 (
                     request.method().as_str(),
-                    request.match_pattern(),
+                    route,
                     response.status().as_u16(),
                     started,
                 )

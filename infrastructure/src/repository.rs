@@ -15,7 +15,8 @@ use sea_orm::sea_query::{Expr, IntoValueTuple};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
     ExprTrait, IntoActiveModel, Iterable, ModelTrait, PaginatorTrait, PrimaryKeyToColumn,
-    PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+    PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, SelectModel,
+    SelectorRaw, Statement,
 };
 use tracing::instrument;
 
@@ -120,10 +121,11 @@ where
                 E::find().filter(self.by_id(key)).build(backend).sql
             });
             let values: Vec<sea_orm::Value> = id.into_value_tuple().into_iter().collect();
-            E::find()
-                .from_raw_sql(Statement::from_sql_and_values(backend, &*sql, values))
-                .one(&conn)
-                .await
+            SelectorRaw::<SelectModel<E::Model>>::from_statement(Statement::from_sql_and_values(
+                backend, &*sql, values,
+            ))
+            .one(&conn)
+            .await
         } else {
             E::find().filter(self.by_id(key)).one(&conn).await
         };

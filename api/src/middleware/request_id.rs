@@ -1,8 +1,8 @@
 //! `X-Request-Id`: a client's id (at most 128 visible ASCII characters) is echoed, anything
-//! else is replaced by a generated one. Never an error.
+//! else is replaced by a generated one. Never an error. The request's start time rides
+//! along, for its latency.
 
 use std::hash::{BuildHasher, Hasher};
-use std::rc::Rc;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -16,58 +16,61 @@ use actix_web::{Error, HttpMessage};
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
 
-/// The request's id, in its extensions for logs and handlers.
+/// The request's id and arrival, in its extensions for logs, metrics and handlers.
 #[derive(Clone, Debug)]
-pub struct RequestId(Rc<str>);
+pub struct RequestInfo {
+    pub id: HeaderValue,
+    pub started: Instant,
+}
 
-impl RequestId {
-    pub fn as_str(&self) -> &str {
-        &self.0
+impl RequestInfo {
+    pub fn id(&self) -> &str {
+        self.id.to_str().unwrap_or_default()
     }
 }
 
-/// When the request arrived, for its latency.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestStart(pub Instant);
-
-fn acceptable(value: &HeaderValue) -> Option<&str> {
+fn acceptable(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
-    let visible = bytes.iter().all(|b| (0x21..=0x7e).contains(b));
-    (!bytes.is_empty() && bytes.len() <= MAX_LEN && visible)
-        .then(|| value.to_str().ok())
-        .flatten()
+    !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
-/// A random per-process prefix and a counter: unique across instances, no syscall per id.
-fn generate() -> String {
+/// A random per-process prefix and a counter, as 32 hex digits: unique across instances,
+/// no syscall and no formatting machinery per id.
+fn generate() -> HeaderValue {
     static PREFIX: LazyLock<u64> = LazyLock::new(|| {
         std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish()
     });
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{:016x}{:016x}",
-        *PREFIX,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 32];
+    for (i, word) in [*PREFIX, COUNTER.fetch_add(1, Ordering::Relaxed)]
+        .into_iter()
+        .enumerate()
+    {
+        for j in 0..16 {
+            digits[i * 16 + j] = HEX[((word >> (60 - 4 * j)) & 0xf) as usize];
+        }
+    }
+    HeaderValue::from_bytes(&digits).unwrap_or(HeaderValue::from_static("0"))
 }
 
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = RequestStart(Instant::now());
-    let id: Rc<str> = match req.headers().get(&X_REQUEST_ID).and_then(acceptable) {
-        Some(id) => id.into(),
-        None => generate().into(),
+    let started = Instant::now();
+    let id = match req.headers().get(&X_REQUEST_ID) {
+        Some(id) if acceptable(id) => id.clone(),
+        _ => generate(),
     };
-    req.extensions_mut().insert(RequestId(id.clone()));
-    req.extensions_mut().insert(started);
+    req.extensions_mut().insert(RequestInfo {
+        id: id.clone(),
+        started,
+    });
     let mut response = next.call(req).await?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(X_REQUEST_ID, value);
-    }
+    response.headers_mut().insert(X_REQUEST_ID, id);
     Ok(response)
 }
 
@@ -77,23 +80,26 @@ mod tests {
 
     #[test]
     fn echoes_only_short_visible_ascii() {
-        assert_eq!(
-            acceptable(&HeaderValue::from_static("abc-123_XYZ")),
-            Some("abc-123_XYZ")
-        );
-        assert_eq!(acceptable(&HeaderValue::from_static("has space")), None);
-        assert_eq!(acceptable(&HeaderValue::from_static("")), None);
-        assert_eq!(
-            acceptable(&HeaderValue::from_str(&"a".repeat(129)).unwrap()),
-            None
-        );
-        assert!(acceptable(&HeaderValue::from_str(&"a".repeat(128)).unwrap()).is_some());
+        assert!(acceptable(&HeaderValue::from_static("abc-123_XYZ")));
+        assert!(!acceptable(&HeaderValue::from_static("has space")));
+        assert!(!acceptable(&HeaderValue::from_static("")));
+        assert!(!acceptable(
+            &HeaderValue::from_str(&"a".repeat(129)).unwrap()
+        ));
+        assert!(acceptable(
+            &HeaderValue::from_str(&"a".repeat(128)).unwrap()
+        ));
+        assert!(!acceptable(
+            &HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()
+        ));
     }
 
     #[test]
-    fn generated_ids_are_unique_and_acceptable() {
+    fn generated_ids_are_unique_hex_and_acceptable() {
         let (a, b) = (generate(), generate());
         assert_ne!(a, b);
-        assert!(acceptable(&HeaderValue::from_str(&a).unwrap()).is_some());
+        assert!(acceptable(&a));
+        assert_eq!(a.len(), 32);
+        assert!(a.to_str().unwrap().bytes().all(|c| c.is_ascii_hexdigit()));
     }
 }

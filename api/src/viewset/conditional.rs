@@ -6,7 +6,13 @@ use actix_web::http::header::{self, HeaderValue};
 
 /// The ETag of a row at `version`.
 pub fn etag(version: i64) -> String {
-    format!("\"{version}\"")
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(version);
+    let mut tag = String::with_capacity(digits.len() + 2);
+    tag.push('"');
+    tag.push_str(digits);
+    tag.push('"');
+    tag
 }
 
 /// An ETag for a representation without a version: a hash of its bytes.

@@ -16,8 +16,10 @@ use super::resource::{Model, Resource};
 use crate::error::{ApiError, ApiResult};
 
 fn json_bytes<T: Serialize>(value: &T) -> ApiResult<Vec<u8>> {
-    serde_json::to_vec(value)
-        .map_err(|e| ApiError::Internal(format!("serialising a response: {e}")))
+    let mut body = Vec::with_capacity(512);
+    serde_json::to_writer(&mut body, value)
+        .map_err(|e| ApiError::Internal(format!("serialising a response: {e}")))?;
+    Ok(body)
 }
 
 /// One row as JSON with its `ETag`; a GET whose `If-None-Match` matches gets 304.

@@ -76,9 +76,12 @@ impl Router {
         self.registrations
             .push(Box::new(move |config: &mut ServiceConfig| {
                 let path = R::PATH.trim_matches('/');
-                let list =
-                    web::resource([format!("/{path}"), format!("/{path}/")]).app_data(info.clone());
+                // Named after their pattern: the route label of logs and metrics.
+                let list = web::resource([format!("/{path}"), format!("/{path}/")])
+                    .name(&format!("/{path}/"))
+                    .app_data(info.clone());
                 let detail = web::resource([format!("/{path}/{{id}}"), format!("/{path}/{{id}}/")])
+                    .name(&format!("/{path}/{{id}}"))
                     .app_data(info.clone());
                 let (list, detail) = routes(list, detail);
                 config.service(

@@ -171,5 +171,8 @@ async fn concurrent_if_match_patches_lose_no_update(app: TestApp) {
     );
     assert!(successes > 0);
     let ready = app.get("/health/ready").await.status();
-    assert_eq!(ready, 200, "the workers' kept connections leave one for readiness");
+    assert_eq!(
+        ready, 200,
+        "the workers' kept connections leave one for readiness"
+    );
 }

@@ -1,0 +1,237 @@
+//! A lean JSON log format: one object per line, `{"timestamp", "level", "fields", "target",
+//! "span"}`, as tracing-subscriber's JSON format writes it, but assembled from JSON fragments:
+//! a span's fields are kept as `"k":v,...` once, and each event is written straight to the
+//! line, with no intermediate maps and no re-parsing of the span's fields.
+
+use std::fmt::{self, Write};
+
+use chrono::{SecondsFormat, Utc};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Fields as a JSON fragment: `"name":value,...` (no braces).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonFields;
+
+impl<'writer> FormatFields<'writer> for JsonFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut visitor = Fragment {
+            writer: &mut writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+
+    fn add_fields(
+        &self,
+        current: &mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let first = current.fields.is_empty();
+        let mut visitor = Fragment {
+            writer: &mut current.as_writer(),
+            first,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct Fragment<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Fragment<'_, '_> {
+    fn key(&mut self, field: &Field) -> fmt::Result {
+        if !self.first {
+            self.writer.write_char(',')?;
+        }
+        self.first = false;
+        string(self.writer, field.name())?;
+        self.writer.write_char(':')
+    }
+
+    fn raw(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        if self.result.is_ok() {
+            self.result = self.key(field).and_then(|()| self.writer.write_fmt(value));
+        }
+    }
+}
+
+impl Visit for Fragment<'_, '_> {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.raw(field, format_args!("{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.raw(field, format_args!("{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.raw(field, format_args!("{value}"));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if value.is_finite() {
+            self.raw(field, format_args!("{value}"));
+        } else {
+            self.record_str(field, &value.to_string());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.result.is_ok() {
+            self.result = self.key(field).and_then(|()| string(self.writer, value));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+/// A JSON string literal.
+fn string(writer: &mut impl Write, value: &str) -> fmt::Result {
+    writer.write_char('"')?;
+    let mut start = 0;
+    for (i, c) in value.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if (c as u32) < 0x20 => "",
+            _ => continue,
+        };
+        writer.write_str(&value[start..i])?;
+        if escape.is_empty() {
+            write!(writer, "\\u{:04x}", c as u32)?;
+        } else {
+            writer.write_str(escape)?;
+        }
+        start = i + c.len_utf8();
+    }
+    writer.write_str(&value[start..])?;
+    writer.write_char('"')
+}
+
+/// The event line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonFormat;
+
+impl<S, N> FormatEvent<S, N> for JsonFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let metadata = event.metadata();
+        write!(
+            writer,
+            "{{\"timestamp\":\"{}\",\"level\":\"{}\",\"fields\":{{",
+            Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
+            metadata.level()
+        )?;
+        ctx.format_fields(writer.by_ref(), event)?;
+        writer.write_str("},\"target\":")?;
+        string(&mut writer, metadata.target())?;
+        if let Some(span) = ctx.lookup_current() {
+            writer.write_str(",\"span\":{")?;
+            let extensions = span.extensions();
+            let fields = extensions
+                .get::<FormattedFields<N>>()
+                .map(|f| f.fields.as_str())
+                .unwrap_or_default();
+            if !fields.is_empty() {
+                writer.write_str(fields)?;
+                writer.write_char(',')?;
+            }
+            writer.write_str("\"name\":")?;
+            string(&mut writer, span.name())?;
+            writer.write_char('}')?;
+        }
+        writer.write_str("}\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_as_json() {
+        let mut out = String::new();
+        string(&mut out, "a\"b\\c\nd\u{1}é").unwrap();
+        assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
+        let parsed: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+    }
+
+    #[test]
+    fn lines_are_json_objects_with_span_fields() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt;
+
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .fmt_fields(JsonFields)
+            .event_format(JsonFormat)
+            .with_writer(move || writer.clone());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "request",
+                method = "GET",
+                request_id = "r\"1",
+                status = tracing::field::Empty
+            );
+            span.record("status", 200);
+            span.in_scope(|| tracing::info!(latency_ms = 1.5, ok = true, "request completed"));
+            tracing::warn!(count = 3, "outside");
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["fields"]["message"], "request completed");
+        assert_eq!(lines[0]["fields"]["latency_ms"], 1.5);
+        assert_eq!(lines[0]["span"]["request_id"], "r\"1");
+        assert_eq!(lines[0]["span"]["status"], 200);
+        assert_eq!(lines[0]["span"]["name"], "request");
+        assert_eq!(lines[0]["level"], "INFO");
+        assert_eq!(lines[1]["fields"]["count"], 3);
+        assert!(lines[1].get("span").is_none());
+    }
+}
