@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Starts the service in release mode on PostgreSQL (production settings: JSON logs, every
+# feature on) and measures it with the bench harness, side by side with the peers of the
+# original comparison that are set up in $PEERS_DIR (see ../shared/peers/README.md: run its
+# setup.sh once). Targets are measured interleaved, round by round; results go to
+# target/bench/<timestamp>/ (summary.md gathers every table).
+#
+#   bench/run.sh                          this service + the peers found (bare, fastapi, fastify)
+#   PEERS= bench/run.sh                   this service only
+#   MODES="get lifecycle" CONCS=32,64 DURATION=12 ROUNDS=4 bench/run.sh
+#   LIST_SCALE=1 bench/run.sh             also list pages at 1k and 1M rows (seeds 1M rows: ~1 min)
+#   STARTUP=1 bench/run.sh                also time start-to-ready on SQLite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PEERS_DIR=${PEERS_DIR:-$ROOT/../shared/peers}
+PEERS=${PEERS-"bare fastapi fastify"}
+MODES=${MODES:-"get list lifecycle"}
+CONCS=${CONCS:-32,64}
+DURATION=${DURATION:-12}
+ROUNDS=${ROUNDS:-4}
+OUT=${OUT:-$ROOT/target/bench/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+say() { printf -- '--- %s\n' "$*" >&2; }
+
+# --- PostgreSQL: a role and a fresh database for the service --------------------------
+pg_isready -q -h 127.0.0.1 || pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
+for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 && break; sleep 0.2; done
+(cd / && su postgres -c "psql -X -q -v ON_ERROR_STOP=1" >/dev/null) <<'SQL'
+SET client_min_messages = warning;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench') THEN
+    CREATE ROLE bench LOGIN CREATEDB PASSWORD 'bench';
+  END IF;
+END $$;
+DROP DATABASE IF EXISTS items_bench WITH (FORCE);
+CREATE DATABASE items_bench OWNER bench;
+SQL
+DATABASE_URL=postgres://bench:bench@127.0.0.1:5432/items_bench
+
+say "building the service, its migrations and the harness (release)"
+cargo build -q --release -p api -p migration -p bench
+BENCH=$ROOT/target/release/bench
+"$ROOT/target/release/migration" -u "$DATABASE_URL" up >/dev/null
+
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+wait_for() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+
+TARGETS=(-t "api=http://127.0.0.1:8000")
+APP_ENV=production APP__SERVER__PORT=8000 DATABASE_URL=$DATABASE_URL \
+    "$ROOT/target/release/api" > "$OUT/api.log" 2>&1 &
+API_PID=$!
+PIDS+=("$API_PID")
+SERVER_PIDS=(--server-pid "api=$API_PID")
+wait_for http://127.0.0.1:8000/health/ready
+
+# --- the peers, each on its own database, reset --------------------------------------
+export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=testuser PGPASSWORD=testpass PGOPTIONS='--client-min-messages=warning'
+reset() { psql -q -X -v ON_ERROR_STOP=1 -d "$1" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' "${@:2}"; }
+start_peer() {
+    local name=$1 port=$2 pid
+    case $name in
+        bare)
+            [ -x "$PEERS_DIR/rust/target/release/bare" ] || return 1
+            reset testdb_bare -f "$PEERS_DIR/schema.sql" || return 1
+            (cd "$PEERS_DIR/rust/bare" && exec env PORT=$port WORKERS=2 POOL_SIZE=20 \
+                DATABASE_URL=postgres://testuser:testpass@127.0.0.1:5432/testdb_bare ../target/release/bare) \
+                > "$OUT/$name.log" 2>&1 & pid=$! ;;
+        fastapi)
+            [ -x "$PEERS_DIR/.venv/bin/uvicorn" ] || return 1
+            reset testdb_fastapi || return 1
+            (cd "$PEERS_DIR/python/fastapi_app" && ../../.venv/bin/python -c 'import main' \
+                && exec ../../.venv/bin/uvicorn main:app --host 127.0.0.1 --port "$port" --workers 2) \
+                > "$OUT/$name.log" 2>&1 & pid=$! ;;
+        fastify)
+            [ -d "$PEERS_DIR/node/fastify_app/node_modules" ] || return 1
+            reset testdb_fastify -f "$PEERS_DIR/schema.sql" || return 1
+            (cd "$PEERS_DIR/node/fastify_app" && exec env PORT=$port WORKERS=2 POOL_SIZE=20 node server.js) \
+                > "$OUT/$name.log" 2>&1 & pid=$! ;;
+        *) return 1 ;;
+    esac
+    PIDS+=("$pid")
+    wait_for "http://127.0.0.1:$port/items/" || return 1
+    TARGETS+=(-t "$name=http://127.0.0.1:$port")
+    SERVER_PIDS+=(--server-pid "$name=$pid")
+}
+port=8101
+for peer in $PEERS; do
+    if start_peer "$peer" "$port"; then say "peer $peer on :$port"; else say "peer $peer not set up in $PEERS_DIR: skipped"; fi
+    port=$((port + 1))
+done
+
+# --- the comparison: every mode, every concurrency, targets interleaved --------------
+SUMMARY=$OUT/summary.md
+{
+    echo "# Benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo
+    echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared by the servers," \
+        "PostgreSQL $(psql -X -tA -c 'SHOW server_version' 2>/dev/null | cut -d' ' -f1) and the load generator."
+    echo "Settings: MODES=\"$MODES\" CONCS=$CONCS DURATION=$DURATION s per target and level, ROUNDS=$ROUNDS interleaved."
+} > "$SUMMARY"
+for mode in $MODES; do
+    say "$mode at c=$CONCS"
+    extra=()
+    [ "$mode" = list ] && extra=(--seed 100)
+    "$BENCH" "$mode" "${TARGETS[@]}" "${SERVER_PIDS[@]}" -c "$CONCS" --duration "$DURATION" --rounds "$ROUNDS" \
+        "${extra[@]}" -q --out "$OUT/$mode" > "$OUT/$mode.md"
+    { echo; echo "## $mode"; echo; cat "$OUT/$mode.md"; } >> "$SUMMARY"
+done
+
+# --- lists at 1k and 1M rows (this service) ------------------------------------------
+if [ "${LIST_SCALE:-0}" = 1 ]; then
+    rows() {  # rows N: the items table holds exactly N rows, analysed
+        PGUSER=bench PGPASSWORD=bench psql -q -X -d items_bench -v ON_ERROR_STOP=1 <<SQL
+TRUNCATE items RESTART IDENTITY;
+INSERT INTO items (name, description, price, in_stock, created_at, updated_at, version)
+SELECT 'item ' || n, 'generated row ' || n, (n % 1000) + 0.99, n % 3 <> 0, now(), now(), 1
+FROM generate_series(1, $1) AS n;
+ANALYZE items;
+SQL
+    }
+    { echo; echo "## list pages at 1k and 1M rows (api only, c=32)"; echo; } >> "$SUMMARY"
+    for n in 1000 1000000; do
+        say "list pages with $n rows"
+        rows "$n"
+        cursor=$(curl -sf "http://127.0.0.1:8000/items/?cursor=&page_size=50" | python3 -c 'import json,sys,urllib.parse as u; print(u.parse_qs(u.urlsplit(json.load(sys.stdin)["next"]).query)["cursor"][0])')
+        for query in "?page_size=50" "?page_size=50&count=estimated" "?page_size=50&cursor=$cursor"; do
+            label=$(echo "$query" | sed 's/cursor=.*/cursor=<page 2>/')
+            "$BENCH" list -t "api=http://127.0.0.1:8000" -c 32 --duration 6 --seed 0 --list-query "$query" -q \
+                --out "$OUT/list-$n" > "$OUT/list-$n.md"
+            echo "rows=$n query=\`$label\`: $(grep -E '^\| api \|' "$OUT/list-$n.md" | head -1)" >> "$SUMMARY"
+        done
+    done
+fi
+
+# --- start to ready on SQLite (binary already built) ----------------------------------
+if [ "${STARTUP:-0}" = 1 ]; then
+    dir=$(mktemp -d)
+    times=()
+    for _ in 1 2 3 4 5; do
+        rm -rf "$dir/data"
+        start=$(date +%s%N)
+        (cd "$dir" && APP_CONFIG_DIR=$ROOT/config APP__SERVER__PORT=8099 APP__LOG__LEVEL=warn \
+            DATABASE_URL="sqlite://$dir/data/app.db?mode=rwc" "$ROOT/target/release/api" > /dev/null 2>&1) &
+        pid=$!
+        until curl -sf -o /dev/null http://127.0.0.1:8099/health/ready; do sleep 0.002; done
+        times+=($(( ($(date +%s%N) - start) / 1000000 )))
+        kill "$pid"; wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$dir"
+    { echo; echo "## start to ready on SQLite, fresh database (ms, 5 runs): ${times[*]}"; } >> "$SUMMARY"
+fi
+
+say "done: $SUMMARY"
+cat "$SUMMARY"
