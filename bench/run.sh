@@ -44,22 +44,21 @@ BENCH=$ROOT/target/release/bench
 "$ROOT/target/release/migration" -u "$DATABASE_URL" up >/dev/null
 
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+PEER_PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 wait_for() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
-TARGETS=(-t "api=http://127.0.0.1:8000")
 APP_ENV=production APP__SERVER__PORT=8000 DATABASE_URL=$DATABASE_URL \
     "$ROOT/target/release/api" > "$OUT/api.log" 2>&1 &
 API_PID=$!
 PIDS+=("$API_PID")
-SERVER_PIDS=(--server-pid "api=$API_PID")
 wait_for http://127.0.0.1:8000/health/ready
 
 # --- the peers, each on its own database, reset --------------------------------------
 export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=testuser PGPASSWORD=testpass PGOPTIONS='--client-min-messages=warning'
 reset() { psql -q -X -v ON_ERROR_STOP=1 -d "$1" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' "${@:2}"; }
-start_peer() {
+start_peer() {  # start_peer NAME PORT: started and answering, or not set up
     local name=$1 port=$2 pid
     case $name in
         bare)
@@ -82,32 +81,53 @@ start_peer() {
         *) return 1 ;;
     esac
     PIDS+=("$pid")
+    PEER_PIDS+=("$pid")
     wait_for "http://127.0.0.1:$port/items/" || return 1
     TARGETS+=(-t "$name=http://127.0.0.1:$port")
     SERVER_PIDS+=(--server-pid "$name=$pid")
 }
-port=8101
-for peer in $PEERS; do
-    if start_peer "$peer" "$port"; then say "peer $peer on :$port"; else say "peer $peer not set up in $PEERS_DIR: skipped"; fi
-    port=$((port + 1))
-done
+stop_peers() {
+    for pid in "${PEER_PIDS[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+    wait "${PEER_PIDS[@]}" 2>/dev/null || true
+    PEER_PIDS=()
+}
 
-# --- the comparison: every mode, every concurrency, targets interleaved --------------
 SUMMARY=$OUT/summary.md
 {
     echo "# Benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
     echo
     echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared by the servers," \
-        "PostgreSQL $(psql -X -tA -c 'SHOW server_version' 2>/dev/null | cut -d' ' -f1) and the load generator."
+        "PostgreSQL $(PGUSER=bench PGPASSWORD=bench psql -X -tA -d items_bench -c 'SHOW server_version' 2>/dev/null | cut -d' ' -f1) and the load generator."
     echo "Settings: MODES=\"$MODES\" CONCS=$CONCS DURATION=$DURATION s per target and level, ROUNDS=$ROUNDS interleaved."
+    echo "The service runs with production settings (JSON request logs, metrics, every feature on)."
 } > "$SUMMARY"
-for mode in $MODES; do
-    say "$mode at c=$CONCS"
-    extra=()
-    [ "$mode" = list ] && extra=(--seed 100)
-    "$BENCH" "$mode" "${TARGETS[@]}" "${SERVER_PIDS[@]}" -c "$CONCS" --duration "$DURATION" --rounds "$ROUNDS" \
-        "${extra[@]}" -q --out "$OUT/$mode" > "$OUT/$mode.md"
-    { echo; echo "## $mode"; echo; cat "$OUT/$mode.md"; } >> "$SUMMARY"
+
+# --- the comparison, in groups whose connection pools fit PostgreSQL's max_connections
+# together (FastAPI alone may open 2 x 50): every mode and concurrency, targets interleaved.
+port=8101
+GROUPS_=("bare fastify" "fastapi")
+for group in "${GROUPS_[@]}"; do
+    TARGETS=(-t "api=http://127.0.0.1:8000")
+    SERVER_PIDS=(--server-pid "api=$API_PID")
+    PEER_PIDS=()
+    for peer in $group; do
+        case " $PEERS " in *" $peer "*) ;; *) continue ;; esac
+        if start_peer "$peer" "$port"; then say "peer $peer on :$port"; else say "peer $peer not set up in $PEERS_DIR: skipped"; fi
+        port=$((port + 1))
+    done
+    # A group none of whose peers runs is skipped, unless no peers were asked for at all.
+    if [ ${#TARGETS[@]} -eq 2 ] && [ -n "$PEERS" ]; then continue; fi
+    if [ ${#TARGETS[@]} -eq 2 ] && [ "$group" != "${GROUPS_[0]}" ]; then continue; fi
+    for mode in $MODES; do
+        say "$mode at c=$CONCS: ${TARGETS[*]}"
+        extra=()
+        [ "$mode" = list ] && extra=(--seed 100)
+        name=$mode-$(echo "$group" | tr ' ' '-')
+        "$BENCH" "$mode" "${TARGETS[@]}" "${SERVER_PIDS[@]}" -c "$CONCS" --duration "$DURATION" --rounds "$ROUNDS" \
+            "${extra[@]}" -q --out "$OUT/$name" > "$OUT/$name.md"
+        { echo; echo "## $mode ($(echo "${TARGETS[*]}" | grep -o '[a-z]*=' | tr -d '=' | xargs | tr ' ' ','))"; echo; cat "$OUT/$name.md"; } >> "$SUMMARY"
+    done
+    stop_peers
 done
 
 # --- lists at 1k and 1M rows (this service) ------------------------------------------
