@@ -4,54 +4,13 @@
 
 use std::collections::HashSet;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::helpers::binary::{free_port, start, wait_ready};
 use crate::helpers::{Backend, TestDatabase};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(database_url: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_api"))
-        .env(
-            "APP_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
-        )
-        .env("APP_ENV", "test")
-        .env("APP__SERVER__PORT", port.to_string())
-        .env("APP__SERVER__WORKERS", "2")
-        .env("APP__DATABASE__AUTO_MIGRATE", "true")
-        .env("DATABASE_URL", database_url)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_ready(client: &reqwest::Client, url: &str) {
-    let started = Instant::now();
-    while client
-        .get(format!("{url}/health/ready"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn sigkill_loses_no_acknowledged_write(backend: Backend) {
     let Some(database) = TestDatabase::create(backend).await else {
@@ -63,7 +22,7 @@ async fn sigkill_loses_no_acknowledged_write(backend: Backend) {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let mut server = start(&database.url, port);
+    let mut server = start(&database.url, port, &[]);
     wait_ready(&client, &url).await;
 
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
@@ -109,7 +68,7 @@ async fn sigkill_loses_no_acknowledged_write(backend: Backend) {
         acknowledged.len()
     );
 
-    let mut server = start(&database.url, port);
+    let mut server = start(&database.url, port, &[]);
     wait_ready(&client, &url).await;
     let mut stored = HashSet::new();
     let mut next = Some(format!("{url}/items/?cursor=&page_size=1000"));

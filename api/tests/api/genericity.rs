@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::on_databases_with;
 
 mod country {
     use infrastructure::repository::Table;
@@ -113,22 +114,8 @@ async fn spawn(backend: Backend) -> Option<TestApp> {
     Some(app)
 }
 
-macro_rules! on_both {
-    ($($name:ident),*) => {
-        $(mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = super::spawn(super::Backend::Postgres).await { super::$name(app).await }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::spawn(super::Backend::Sqlite).await.unwrap()).await
-            }
-        })*
-    };
-}
-
-on_both!(
+on_databases_with!(
+    super::spawn;
     documented_with_no_documentation_code,
     lists_and_pages_with_a_string_key,
     filters_search_and_ordering,

@@ -2,6 +2,7 @@
 //! database created for the test, dropped after it) or SQLite (a file in a temporary
 //! folder), and typed helpers to talk to it over HTTP.
 
+pub mod binary;
 pub mod proxy;
 
 use std::collections::HashMap;
@@ -292,6 +293,53 @@ macro_rules! on_both_databases {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     super::$name(spawn_app(Backend::Sqlite).await.unwrap()).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Runs an `async fn(TestApp)` as `postgres` and `sqlite` tests, with the apps `$spawn`
+/// (an `async fn(Backend) -> Option<TestApp>`) starts.
+#[macro_export]
+macro_rules! on_databases_with {
+    ($spawn:path; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::Backend;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $spawn(Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($spawn(Backend::Sqlite).await.unwrap()).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Runs an `async fn(Backend)` (which starts its own app) as `postgres` and `sqlite` tests.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::Backend;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(Backend::Postgres).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Backend::Sqlite).await;
                 }
             }
         )*

@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 
+use crate::for_each_backend;
 use crate::helpers::proxy::Proxy;
 use crate::helpers::{Backend, TestApp, admin_url, host_port, spawn_app_with, via};
 
@@ -36,18 +37,7 @@ async fn post(app: &TestApp, authorization: Option<&str>) -> reqwest::Response {
     request.send().await.unwrap()
 }
 
-macro_rules! on_both {
-    ($($name:ident),*) => {
-        $(mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name(super::Backend::Postgres).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name(super::Backend::Sqlite).await }
-        })*
-    };
-}
-
-on_both!(
+for_each_backend!(
     read_only_unless_authenticated,
     authenticated_policy_guards_reads_too,
     invalid_credentials_are_401_even_where_none_are_needed,

@@ -2,19 +2,12 @@
 //! itself runs, against PostgreSQL behind a proxy that slows every query down so requests
 //! are surely in flight when the signal lands.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::helpers::binary::{free_port, start, wait_ready};
 use crate::helpers::proxy::Proxy;
 use crate::helpers::{Backend, TestDatabase, host_port, via};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
@@ -23,38 +16,15 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
     };
     let proxy = Proxy::start(host_port(&database.url)).await;
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
-        .env(
-            "APP_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
-        )
-        .env("APP_ENV", "test")
-        .env("APP__SERVER__PORT", port.to_string())
-        .env("APP__SERVER__WORKERS", "2")
-        .env("APP__DATABASE__MAX_CONNECTIONS", "40")
-        .env(
-            "DATABASE_URL",
-            via(&database.url, &format!("127.0.0.1:{}", proxy.port)),
-        )
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let through_proxy = via(&database.url, &format!("127.0.0.1:{}", proxy.port));
+    let mut child = start(
+        &through_proxy,
+        port,
+        &[("APP__DATABASE__MAX_CONNECTIONS", "40")],
+    );
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while client
-        .get(format!("{url}/health/ready"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&client, &url).await;
     // Open 32 pooled connections before slowing the database down.
     let warm: Vec<_> = (0..32)
         .map(|_| client.get(format!("{url}/items/?page_size=1")).send())
