@@ -40,8 +40,9 @@ DATABASE_URL=postgres://bench:bench@127.0.0.1:5432/items_bench
 
 say "building the service, its migrations and the harness (release)"
 cargo build -q --release -p api -p migration -p bench
-BENCH=$ROOT/target/release/bench
-"$ROOT/target/release/migration" -u "$DATABASE_URL" up >/dev/null
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+BENCH=$BIN/bench
+"$BIN/migration" -u "$DATABASE_URL" up >/dev/null
 
 PIDS=()
 PEER_PIDS=()
@@ -50,7 +51,7 @@ trap cleanup EXIT
 wait_for() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
 APP_ENV=production APP__SERVER__PORT=8000 DATABASE_URL=$DATABASE_URL \
-    "$ROOT/target/release/api" > "$OUT/api.log" 2>&1 &
+    "$BIN/api" > "$OUT/api.log" 2>&1 &
 API_PID=$!
 PIDS+=("$API_PID")
 wait_for http://127.0.0.1:8000/health/ready
@@ -163,7 +164,7 @@ if [ "${STARTUP:-0}" = 1 ]; then
         rm -rf "$dir/data"
         start=$(date +%s%N)
         (cd "$dir" && APP_CONFIG_DIR=$ROOT/config APP__SERVER__PORT=8099 APP__LOG__LEVEL=warn \
-            DATABASE_URL="sqlite://$dir/data/app.db?mode=rwc" "$ROOT/target/release/api" > /dev/null 2>&1) &
+            DATABASE_URL="sqlite://$dir/data/app.db?mode=rwc" "$BIN/api" > /dev/null 2>&1) &
         pid=$!
         until curl -sf -o /dev/null http://127.0.0.1:8099/health/ready; do sleep 0.002; done
         times+=($(( ($(date +%s%N) - start) / 1000000 )))

@@ -214,7 +214,8 @@ fi
 # --- 5. the HEALTHCHECK command against a real server ----------------------------------------------------
 # The most recently built server (CI's `cargo test` has just built target/debug/api).
 # shellcheck disable=SC2012 # two fixed paths, newest first
-API=$(ls -t target/release/api target/debug/api 2>/dev/null | head -1 || true)
+BUILT=${CARGO_TARGET_DIR:-target}
+API=$(ls -t "$BUILT/release/api" "$BUILT/debug/api" 2>/dev/null | head -1 || true)
 if [ -n "$API" ]; then
     say "HEALTHCHECK command against $API (SQLite)"
     PROBE=$(python3 - <<'PY'

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug
 OUT=$ROOT/target/openapi-check
 VENV=${OPENAPI_VENV:-$ROOT/target/openapi-venv}
 EXAMPLES=${EXAMPLES:-100}
@@ -38,7 +39,7 @@ else
     say "server on SQLite (TEST_DATABASE_URL is not set)"
 fi
 APP_ENV=test APP__SERVER__PORT=$PORT APP__DATABASE__AUTO_MIGRATE=true DATABASE_URL=$DATABASE_URL \
-    target/debug/api > "$OUT/server.log" 2>&1 &
+    "$BIN/api" > "$OUT/server.log" 2>&1 &
 SERVER=$!
 cleanup() {
     kill "$SERVER" 2>/dev/null || true

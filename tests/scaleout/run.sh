@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PROFILE=${SCALEOUT_PROFILE:-debug}
-BIN=$ROOT/target/$PROFILE
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE
 DURATION=${SCALEOUT_DURATION:-3}
 ADMIN_URL=${TEST_DATABASE_URL:-postgres://app_test:app_test@127.0.0.1:5432/postgres}
 OUT=$ROOT/target/scaleout
