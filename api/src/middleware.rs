@@ -1,5 +1,7 @@
-//! Middleware of our own: request ids.
+//! Middleware of our own: request ids, the request's span, log line and metrics.
 
+mod observe;
 mod request_id;
 
-pub use request_id::{RequestInfo, request_id};
+pub use observe::Observe;
+pub use request_id::RequestInfo;

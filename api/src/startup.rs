@@ -9,22 +9,20 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderName};
-use actix_web::middleware::{Condition, from_fn};
+use actix_web::middleware::Condition;
 use actix_web::{App, HttpRequest, HttpServer, web};
 use infrastructure::database::{Db, PoolStats};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
-use tracing_actix_web::TracingLogger;
 
 use crate::docs;
 use crate::error::ApiError;
 use crate::health::{self, Readiness};
 use crate::metrics::{self, PoolSources};
-use crate::middleware::request_id;
+use crate::middleware::Observe;
 use crate::resources;
 use crate::security::Throttle;
 use crate::settings::{CorsSettings, Settings};
-use crate::telemetry::RequestSpan;
 use crate::viewset::{AppState, Router};
 
 #[derive(Debug, thiserror::Error)]
@@ -130,8 +128,7 @@ impl Application {
                     !cors_settings.allowed_origins.is_empty(),
                     cors(&cors_settings),
                 ))
-                .wrap(TracingLogger::<RequestSpan>::new())
-                .wrap(from_fn(request_id))
+                .wrap(Observe)
                 .app_data(state)
                 .app_data(readiness.clone())
                 .configure(|config| router.configure(config))

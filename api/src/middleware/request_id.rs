@@ -1,17 +1,13 @@
 //! `X-Request-Id`: a client's id (at most 128 visible ASCII characters) is echoed, anything
 //! else is replaced by a generated one. Never an error. The request's start time rides
-//! along, for its latency.
+//! along, for its latency. Applied by [`super::Observe`].
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
@@ -29,14 +25,14 @@ impl RequestInfo {
     }
 }
 
-fn acceptable(value: &HeaderValue) -> bool {
+pub(super) fn acceptable(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
     !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
 /// A random per-process prefix and a counter, as 32 hex digits: unique across instances,
 /// no syscall and no formatting machinery per id.
-fn generate() -> HeaderValue {
+pub(super) fn generate() -> HeaderValue {
     static PREFIX: LazyLock<u64> = LazyLock::new(|| {
         std::collections::hash_map::RandomState::new()
             .build_hasher()
@@ -54,24 +50,6 @@ fn generate() -> HeaderValue {
         }
     }
     HeaderValue::from_bytes(&digits).unwrap_or(HeaderValue::from_static("0"))
-}
-
-pub async fn request_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let id = match req.headers().get(&X_REQUEST_ID) {
-        Some(id) if acceptable(id) => id.clone(),
-        _ => generate(),
-    };
-    req.extensions_mut().insert(RequestInfo {
-        id: id.clone(),
-        started,
-    });
-    let mut response = next.call(req).await?;
-    response.headers_mut().insert(X_REQUEST_ID, id);
-    Ok(response)
 }
 
 #[cfg(test)]

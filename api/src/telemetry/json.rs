@@ -3,9 +3,10 @@
 //! a span's fields are kept as `"k":v,...` once, and each event is written straight to the
 //! line, with no intermediate maps and no re-parsing of the span's fields.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::field::RecordFields;
@@ -64,29 +65,30 @@ impl Fragment<'_, '_> {
         self.writer.write_char(':')
     }
 
-    fn raw(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+    /// A value that is already JSON (a number, a boolean).
+    fn raw(&mut self, field: &Field, value: &str) {
         if self.result.is_ok() {
-            self.result = self.key(field).and_then(|()| self.writer.write_fmt(value));
+            self.result = self.key(field).and_then(|()| self.writer.write_str(value));
         }
     }
 }
 
 impl Visit for Fragment<'_, '_> {
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.raw(field, format_args!("{value}"));
+        self.raw(field, itoa::Buffer::new().format(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.raw(field, format_args!("{value}"));
+        self.raw(field, itoa::Buffer::new().format(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.raw(field, format_args!("{value}"));
+        self.raw(field, if value { "true" } else { "false" });
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         if value.is_finite() {
-            self.raw(field, format_args!("{value}"));
+            self.raw(field, ryu::Buffer::new().format_finite(value));
         } else {
             self.record_str(field, &value.to_string());
         }
@@ -103,30 +105,56 @@ impl Visit for Fragment<'_, '_> {
     }
 }
 
-/// A JSON string literal.
+/// A JSON string literal. Only ASCII bytes are ever escaped, so every cut is on a character
+/// boundary and the rest is copied in runs.
 fn string(writer: &mut impl Write, value: &str) -> fmt::Result {
     writer.write_char('"')?;
     let mut start = 0;
-    for (i, c) in value.char_indices() {
-        let escape = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if (c as u32) < 0x20 => "",
+    for (i, &byte) in value.as_bytes().iter().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 => "",
             _ => continue,
         };
         writer.write_str(&value[start..i])?;
         if escape.is_empty() {
-            write!(writer, "\\u{:04x}", c as u32)?;
+            write!(writer, "\\u{byte:04x}")?;
         } else {
             writer.write_str(escape)?;
         }
-        start = i + c.len_utf8();
+        start = i + 1;
     }
     writer.write_str(&value[start..])?;
     writer.write_char('"')
+}
+
+/// `2026-11-29T09:14:30.123456Z`, as `to_rfc3339_opts(SecondsFormat::Micros, true)` writes
+/// it; the part up to the seconds is formatted once a second per thread.
+fn timestamp(writer: &mut impl Write, now: DateTime<Utc>) -> fmt::Result {
+    thread_local! {
+        static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    SECOND.with_borrow_mut(|(second, text)| {
+        if *second != now.timestamp() {
+            text.clear();
+            write!(text, "{}", now.format("%Y-%m-%dT%H:%M:%S"))?;
+            *second = now.timestamp();
+        }
+        writer.write_str(text)
+    })?;
+    // A leap second shows as 60.xxx elsewhere; here it is capped at .999999.
+    let micros = now.timestamp_subsec_micros().min(999_999);
+    let mut fraction = *b".000000Z";
+    let mut rest = micros;
+    for digit in fraction[1..7].iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    writer.write_str(std::str::from_utf8(&fraction).map_err(|_| fmt::Error)?)
 }
 
 /// The event line.
@@ -145,12 +173,11 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let metadata = event.metadata();
-        write!(
-            writer,
-            "{{\"timestamp\":\"{}\",\"level\":\"{}\",\"fields\":{{",
-            Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
-            metadata.level()
-        )?;
+        writer.write_str("{\"timestamp\":\"")?;
+        timestamp(&mut writer, Utc::now())?;
+        writer.write_str("\",\"level\":\"")?;
+        writer.write_str(metadata.level().as_str())?;
+        writer.write_str("\",\"fields\":{")?;
         ctx.format_fields(writer.by_ref(), event)?;
         writer.write_str("},\"target\":")?;
         string(&mut writer, metadata.target())?;
@@ -187,6 +214,17 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_read_as_rfc3339_with_microseconds() {
+        use chrono::{SecondsFormat, TimeZone};
+        for (seconds, nanos) in [(0, 0), (1_764_408_870, 123_456_789), (1_764_408_871, 7_000)] {
+            let time = Utc.timestamp_opt(seconds, nanos).unwrap();
+            let mut out = String::new();
+            timestamp(&mut out, time).unwrap();
+            assert_eq!(out, time.to_rfc3339_opts(SecondsFormat::Micros, true));
+        }
+    }
+
+    #[test]
     fn lines_are_json_objects_with_span_fields() {
         use std::sync::{Arc, Mutex};
         use tracing_subscriber::layer::SubscriberExt;
@@ -217,7 +255,16 @@ mod tests {
                 status = tracing::field::Empty
             );
             span.record("status", 200);
-            span.in_scope(|| tracing::info!(latency_ms = 1.5, ok = true, "request completed"));
+            span.in_scope(|| {
+                tracing::info!(
+                    latency_ms = 1.5,
+                    ok = true,
+                    big = u64::MAX,
+                    small = i64::MIN,
+                    nan = f64::NAN,
+                    "request completed"
+                )
+            });
             tracing::warn!(count = 3, "outside");
         });
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
@@ -227,6 +274,10 @@ mod tests {
             .collect();
         assert_eq!(lines[0]["fields"]["message"], "request completed");
         assert_eq!(lines[0]["fields"]["latency_ms"], 1.5);
+        assert_eq!(lines[0]["fields"]["ok"], true);
+        assert_eq!(lines[0]["fields"]["big"], u64::MAX);
+        assert_eq!(lines[0]["fields"]["small"], i64::MIN);
+        assert_eq!(lines[0]["fields"]["nan"], "NaN");
         assert_eq!(lines[0]["span"]["request_id"], "r\"1");
         assert_eq!(lines[0]["span"]["status"], 200);
         assert_eq!(lines[0]["span"]["name"], "request");

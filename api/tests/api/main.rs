@@ -10,6 +10,7 @@ mod fuzz;
 mod genericity;
 mod health;
 mod items;
+mod logs;
 mod metrics;
 mod outage;
 mod pagination;

@@ -12,8 +12,18 @@ pub fn free_port() -> u16 {
 }
 
 /// Starts the binary with `config/test.toml`, on `port`, against `database_url`, two
-/// workers, migrations applied, plus `env`.
+/// workers, migrations applied, plus `env`; its standard output is discarded.
 pub fn start(database_url: &str, port: u16, env: &[(&str, &str)]) -> Child {
+    start_with_output(database_url, port, env, Stdio::null())
+}
+
+/// The same, with standard output (the logs) going to `stdout`.
+pub fn start_with_output(
+    database_url: &str,
+    port: u16,
+    env: &[(&str, &str)],
+    stdout: Stdio,
+) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
     command
         .env(
@@ -25,7 +35,7 @@ pub fn start(database_url: &str, port: u16, env: &[(&str, &str)]) -> Child {
         .env("APP__SERVER__WORKERS", "2")
         .env("APP__DATABASE__AUTO_MIGRATE", "true")
         .env("DATABASE_URL", database_url)
-        .stdout(Stdio::null());
+        .stdout(stdout);
     for (key, value) in env {
         command.env(key, value);
     }
