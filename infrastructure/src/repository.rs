@@ -11,12 +11,12 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::query::{CountMode, Cursor, ListParams, Pagination, QuerySpec, Value};
-use sea_orm::sea_query::{Expr, IntoValueTuple};
+use sea_orm::sea_query::{Expr, IntoValueTuple, Query, ReturningClause};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
-    ExprTrait, IntoActiveModel, Iterable, ModelTrait, PaginatorTrait, PrimaryKeyToColumn,
-    PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, SelectModel,
-    SelectorRaw, Statement,
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
+    DbBackend, DbErr, EntityTrait, ExprTrait, IntoActiveModel, Iterable, ModelTrait,
+    PaginatorTrait, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select, SelectModel, SelectorRaw, Statement,
 };
 use tracing::instrument;
 
@@ -134,15 +134,30 @@ where
     }
 
     #[instrument(level = "debug", skip_all)]
-    pub async fn insert(&self, values: E::ActiveModel) -> Result<E::Model, PersistenceError>
+    pub async fn insert(&self, mut values: E::ActiveModel) -> Result<E::Model, PersistenceError>
     where
         E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
         E::Model: IntoActiveModel<E::ActiveModel>,
     {
+        if !self.cacheable() {
+            let conn = self.db.conn().await?;
+            let row = E::insert(values).exec_with_returning(&conn).await;
+            self.db.release(conn);
+            return Ok(row?);
+        }
+        let (shape, bound) = take_bound(&mut values, true);
+        let statement = self.write_statement("insert", shape, bound, |bound| {
+            let mut insert = E::insert(rebuild::<E::ActiveModel>(shape, bound)?);
+            let backend = self.backend();
+            let query = QueryTrait::query(&mut insert).returning(returning::<E>(backend));
+            Ok(backend.build(query))
+        })?;
         let conn = self.db.conn().await?;
-        let row = E::insert(values).exec_with_returning(&conn).await;
+        let row = SelectorRaw::<SelectModel<E::Model>>::from_statement(statement)
+            .one(&conn)
+            .await;
         self.db.release(conn);
-        Ok(row?)
+        row?.ok_or_else(|| DbErr::RecordNotFound("Failed to find inserted item".into()).into())
     }
 
     /// Updates the row in one statement, bumping its version; with `expected` set, only
@@ -151,23 +166,48 @@ where
     pub async fn update(
         &self,
         key: E::Key,
-        values: E::ActiveModel,
+        mut values: E::ActiveModel,
         expected: Option<&[i64]>,
     ) -> Result<Written<E::Model>, PersistenceError>
     where
         E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
     {
-        let mut update = E::update_many().set(values).filter(self.by_id(key.clone()));
-        if let Some(version) = E::version_column() {
-            update = update.col_expr(version, Expr::col(version).add(1));
-            if let Some(expected) = expected {
-                update = update.filter(version.is_in(expected.iter().copied()));
+        let version = E::version_column();
+        let build = |values: E::ActiveModel| {
+            let mut update = E::update_many().set(values).filter(self.by_id(key.clone()));
+            if let Some(version) = version {
+                update = update.col_expr(version, Expr::col(version).add(VERSION_STEP));
+                if let Some(expected) = expected {
+                    update = update.filter(version.is_in(expected.iter().copied()));
+                }
             }
-        }
-        let conn = self.db.conn().await?;
-        let rows = update.exec_with_returning(&conn).await;
-        self.db.release(conn);
-        match rows?.into_iter().next() {
+            update
+        };
+        let rows = if self.cacheable() && version.is_some() {
+            let (mask, mut bound) = take_bound(&mut values, false);
+            let set = bound.len();
+            bound.push(VERSION_STEP.into());
+            bound.extend(self.key_and_versions(&key, expected));
+            let shape = mask | versions_shape(expected);
+            let statement = self.write_statement("update", shape, bound, |bound| {
+                let mut update = build(rebuild::<E::ActiveModel>(mask, &bound[..set])?);
+                let backend = self.backend();
+                let query = QueryTrait::query(&mut update).returning(returning::<E>(backend));
+                Ok(backend.build(query))
+            })?;
+            let conn = self.db.conn().await?;
+            let row = SelectorRaw::<SelectModel<E::Model>>::from_statement(statement)
+                .one(&conn)
+                .await;
+            self.db.release(conn);
+            row?
+        } else {
+            let conn = self.db.conn().await?;
+            let rows = build(values).exec_with_returning(&conn).await;
+            self.db.release(conn);
+            rows?.into_iter().next()
+        };
+        match rows {
             Some(model) => Ok(Written::Done(model)),
             None => self.missing_or_stale(key, expected).await,
         }
@@ -180,17 +220,72 @@ where
         key: E::Key,
         expected: Option<&[i64]>,
     ) -> Result<Written<()>, PersistenceError> {
-        let mut delete = E::delete_many().filter(self.by_id(key.clone()));
-        if let (Some(version), Some(expected)) = (E::version_column(), expected) {
-            delete = delete.filter(version.is_in(expected.iter().copied()));
-        }
+        let delete = || {
+            let mut delete = E::delete_many().filter(self.by_id(key.clone()));
+            if let (Some(version), Some(expected)) = (E::version_column(), expected) {
+                delete = delete.filter(version.is_in(expected.iter().copied()));
+            }
+            delete
+        };
+        let statement = if self.cacheable() {
+            let bound = self.key_and_versions(&key, expected).collect();
+            self.write_statement("delete", versions_shape(expected), bound, |_| {
+                Ok(self.backend().build(QueryTrait::query(&mut delete())))
+            })?
+        } else {
+            self.backend().build(QueryTrait::query(&mut delete()))
+        };
         let conn = self.db.conn().await?;
-        let deleted = delete.exec(&conn).await;
+        let deleted = conn.execute_raw(statement).await;
         self.db.release(conn);
-        if deleted?.rows_affected > 0 {
+        if deleted?.rows_affected() > 0 {
             return Ok(Written::Done(()));
         }
         self.missing_or_stale(key, expected).await
+    }
+
+    fn backend(&self) -> DbBackend {
+        self.db.shared().get_database_backend()
+    }
+
+    /// Whether writes may take their SQL from the statement cache: not when a scope adds
+    /// conditions of its own, nor for tables too wide for a shape's bitmask, nor without
+    /// `RETURNING`.
+    fn cacheable(&self) -> bool {
+        self.scope.is_empty()
+            && E::Column::iter().count() <= 32
+            && self.backend().support_returning()
+    }
+
+    /// The values a statement filtering by key (and versions) binds after its own.
+    fn key_and_versions(
+        &self,
+        key: &E::Key,
+        expected: Option<&[i64]>,
+    ) -> impl Iterator<Item = sea_orm::Value> {
+        let id: Id<E> = key.clone().into();
+        id.into_value_tuple()
+            .into_iter()
+            .chain(expected.unwrap_or_default().iter().map(|&v| v.into()))
+    }
+
+    /// A write's statement: its SQL from this worker's cache once its shape is known,
+    /// otherwise built by `build` from the values it binds (and cached if it binds exactly
+    /// `bound`).
+    fn write_statement(
+        &self,
+        operation: &'static str,
+        shape: u64,
+        bound: Vec<sea_orm::Value>,
+        build: impl FnOnce(&[sea_orm::Value]) -> Result<Statement, DbErr>,
+    ) -> Result<Statement, DbErr> {
+        let backend = self.backend();
+        if let Some(sql) = statements::lookup::<E>(operation, shape, backend) {
+            return Ok(Statement::from_sql_and_values(backend, &*sql, bound));
+        }
+        let built = build(&bound)?;
+        statements::remember::<E>(operation, shape, &built, &bound);
+        Ok(built)
     }
 
     /// After a conditional write matched nothing: was the row absent, or changed?
@@ -344,6 +439,57 @@ where
             .as_f64()
             .map(|rows| rows.max(0.0) as u64))
     }
+}
+
+/// What every write adds to the version column.
+const VERSION_STEP: i32 = 1;
+
+/// The `RETURNING` list SeaORM puts on writes: every column, as a read selects it.
+fn returning<E: EntityTrait>(backend: DbBackend) -> ReturningClause {
+    Query::returning().exprs(
+        E::Column::iter().map(|column| column.select_as(column.into_returning_expr(backend))),
+    )
+}
+
+/// Takes out of `model` the values a write binds, in column order, with the bitmask of their
+/// columns: `Set` values, and for an insert `Unchanged` ones too (SeaORM's `Insert` binds
+/// both, its `UpdateMany` only `Set` ones). At most 32 columns (see `cacheable`).
+fn take_bound<A: ActiveModelTrait>(
+    model: &mut A,
+    unchanged_too: bool,
+) -> (u64, Vec<sea_orm::Value>) {
+    let mut mask = 0;
+    let mut values = Vec::new();
+    for (i, column) in <A::Entity as EntityTrait>::Column::iter().enumerate() {
+        let value = match model.take(column) {
+            ActiveValue::Set(value) => value,
+            ActiveValue::Unchanged(value) if unchanged_too => value,
+            _ => continue,
+        };
+        mask |= 1 << i;
+        values.push(value);
+    }
+    (mask, values)
+}
+
+/// A model binding `values` in the columns of `mask`: the same statement as the model they
+/// were taken from.
+fn rebuild<A: ActiveModelTrait>(mask: u64, values: &[sea_orm::Value]) -> Result<A, DbErr> {
+    let mut model = A::default();
+    let mut values = values.iter();
+    for (i, column) in <A::Entity as EntityTrait>::Column::iter().enumerate() {
+        if mask & (1 << i) != 0
+            && let Some(value) = values.next()
+        {
+            model.try_set(column, value.clone())?;
+        }
+    }
+    Ok(model)
+}
+
+/// The part of a write's shape that says how many versions it accepts (none: unconditional).
+fn versions_shape(expected: Option<&[i64]>) -> u64 {
+    expected.map_or(0, |versions| (versions.len() as u64 + 1) << 32)
 }
 
 /// Below this many estimated rows an exact count is cheap, and estimates of small or freshly

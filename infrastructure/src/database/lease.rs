@@ -117,7 +117,9 @@ impl Leases {
                 None => break,
             }
         }
-        let connection = self.pool.acquire().await.map_err(acquire_error)?;
+        // Boxed: the pool's acquire (which may connect) is a large future, and every
+        // request's future would otherwise carry room for it and be copied with it.
+        let connection = Box::pin(self.pool.acquire()).await.map_err(acquire_error)?;
         Ok(Lease::new(connection, permit, self.inline))
     }
 
