@@ -50,7 +50,9 @@ cleanup() { for pid in "${PIDS[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || tru
 trap cleanup EXIT
 wait_for() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
-APP_ENV=production APP__SERVER__PORT=8000 DATABASE_URL=$DATABASE_URL \
+# Production settings; the pool gets the 20 working connections the bare peer is given
+# (POOL_SIZE=20 below), plus the one the service keeps for health checks and housekeeping.
+APP_ENV=production APP__SERVER__PORT=8000 APP__DATABASE__MAX_CONNECTIONS=21 DATABASE_URL=$DATABASE_URL \
     "$BIN/api" > "$OUT/api.log" 2>&1 &
 API_PID=$!
 PIDS+=("$API_PID")

@@ -31,9 +31,11 @@ pub struct Item {
     pub in_stock: bool,
     /// Set by the server when the item is created.
     #[schema(read_only)]
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// Set by the server on every change.
     #[schema(read_only)]
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

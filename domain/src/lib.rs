@@ -5,10 +5,12 @@
 //!   how its query string is parsed against a resource's declarations.
 //! - [`errors`]: DRF-shaped field errors, shared by validation and query parsing.
 //! - [`auth`]: permission policies, token keys, throttle rates.
+//! - [`timestamp`]: timestamps in JSON, written fast.
 
 pub mod auth;
 pub mod errors;
 pub mod item;
 pub mod query;
+pub mod timestamp;
 
 pub use errors::FieldErrors;
