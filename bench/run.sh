@@ -90,9 +90,18 @@ start_peer() {  # start_peer NAME PORT: started and answering, or not set up
     SERVER_PIDS+=(--server-pid "$name=$pid")
 }
 stop_peers() {
+    [ ${#PEER_PIDS[@]} -gt 0 ] || return 0  # (a bare `wait` would wait for the service too)
     for pid in "${PEER_PIDS[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
     wait "${PEER_PIDS[@]}" 2>/dev/null || true
     PEER_PIDS=()
+}
+# Every mode starts on vacuumed tables: a previous mode's creates and deletes leave dead rows
+# that lists and counts would otherwise wade through (in whichever target ran the writes).
+vacuum() {
+    PGUSER=bench PGPASSWORD=bench psql -q -X -d items_bench -c 'VACUUM (ANALYZE) items' || true
+    for db in testdb_bare testdb_fastify testdb_fastapi; do
+        psql -q -X -d "$db" -c 'VACUUM (ANALYZE) items' 2>/dev/null || true
+    done
 }
 
 SUMMARY=$OUT/summary.md
@@ -125,6 +134,7 @@ for group in "${GROUPS_[@]}"; do
         say "$mode at c=$CONCS: ${TARGETS[*]}"
         extra=()
         [ "$mode" = list ] && extra=(--seed 100)
+        vacuum
         name=$mode-$(echo "$group" | tr ' ' '-')
         "$BENCH" "$mode" "${TARGETS[@]}" "${SERVER_PIDS[@]}" -c "$CONCS" --duration "$DURATION" --rounds "$ROUNDS" \
             "${extra[@]}" -q --out "$OUT/$name" > "$OUT/$name.md"
