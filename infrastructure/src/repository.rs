@@ -111,24 +111,18 @@ where
 
     #[instrument(level = "debug", skip_all)]
     pub async fn get(&self, key: E::Key) -> Result<Option<E::Model>, PersistenceError> {
+        if self.scope.is_empty() {
+            // The hot path: the same statement every time but for the key.
+            let bound = self.key_and_versions(&key, None).collect();
+            let statement = self.statement("get", 0, bound, |_| {
+                Ok(E::find()
+                    .filter(self.by_id(key.clone()))
+                    .build(self.backend()))
+            })?;
+            return self.fetch_one(statement).await;
+        }
         let conn = self.db.conn().await?;
-        let row = if self.scope.is_empty() {
-            // The hot path: the same statement every time but for the key, so its SQL is
-            // built once per entity and backend.
-            let backend = conn.get_database_backend();
-            let id: Id<E> = key.clone().into();
-            let sql = statements::cached::<E>("get", backend, || {
-                E::find().filter(self.by_id(key)).build(backend).sql
-            });
-            let values: Vec<sea_orm::Value> = id.into_value_tuple().into_iter().collect();
-            SelectorRaw::<SelectModel<E::Model>>::from_statement(Statement::from_sql_and_values(
-                backend, &*sql, values,
-            ))
-            .one(&conn)
-            .await
-        } else {
-            E::find().filter(self.by_id(key)).one(&conn).await
-        };
+        let row = E::find().filter(self.by_id(key)).one(&conn).await;
         self.db.release(conn);
         Ok(row?)
     }
@@ -146,18 +140,15 @@ where
             return Ok(row?);
         }
         let (shape, bound) = take_bound(&mut values, true);
-        let statement = self.write_statement("insert", shape, bound, |bound| {
+        let statement = self.statement("insert", shape, bound, |bound| {
             let mut insert = E::insert(rebuild::<E::ActiveModel>(shape, bound)?);
             let backend = self.backend();
             let query = QueryTrait::query(&mut insert).returning(returning::<E>(backend));
             Ok(backend.build(query))
         })?;
-        let conn = self.db.conn().await?;
-        let row = SelectorRaw::<SelectModel<E::Model>>::from_statement(statement)
-            .one(&conn)
-            .await;
-        self.db.release(conn);
-        row?.ok_or_else(|| DbErr::RecordNotFound("Failed to find inserted item".into()).into())
+        self.fetch_one(statement)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("Failed to find inserted item".into()).into())
     }
 
     /// Updates the row in one statement, bumping its version; with `expected` set, only
@@ -189,18 +180,13 @@ where
             bound.push(VERSION_STEP.into());
             bound.extend(self.key_and_versions(&key, expected));
             let shape = mask | versions_shape(expected);
-            let statement = self.write_statement("update", shape, bound, |bound| {
+            let statement = self.statement("update", shape, bound, |bound| {
                 let mut update = build(rebuild::<E::ActiveModel>(mask, &bound[..set])?);
                 let backend = self.backend();
                 let query = QueryTrait::query(&mut update).returning(returning::<E>(backend));
                 Ok(backend.build(query))
             })?;
-            let conn = self.db.conn().await?;
-            let row = SelectorRaw::<SelectModel<E::Model>>::from_statement(statement)
-                .one(&conn)
-                .await;
-            self.db.release(conn);
-            row?
+            self.fetch_one(statement).await?
         } else {
             let conn = self.db.conn().await?;
             let rows = build(values).exec_with_returning(&conn).await;
@@ -229,7 +215,7 @@ where
         };
         let statement = if self.cacheable() {
             let bound = self.key_and_versions(&key, expected).collect();
-            self.write_statement("delete", versions_shape(expected), bound, |_| {
+            self.statement("delete", versions_shape(expected), bound, |_| {
                 Ok(self.backend().build(QueryTrait::query(&mut delete())))
             })?
         } else {
@@ -242,6 +228,16 @@ where
             return Ok(Written::Done(()));
         }
         self.missing_or_stale(key, expected).await
+    }
+
+    /// Runs a statement that returns at most one row.
+    async fn fetch_one(&self, statement: Statement) -> Result<Option<E::Model>, PersistenceError> {
+        let conn = self.db.conn().await?;
+        let row = SelectorRaw::<SelectModel<E::Model>>::from_statement(statement)
+            .one(&conn)
+            .await;
+        self.db.release(conn);
+        Ok(row?)
     }
 
     fn backend(&self) -> DbBackend {
@@ -269,10 +265,10 @@ where
             .chain(expected.unwrap_or_default().iter().map(|&v| v.into()))
     }
 
-    /// A write's statement: its SQL from this worker's cache once its shape is known,
+    /// A statement of `operation`: its SQL from this worker's cache once its shape is known,
     /// otherwise built by `build` from the values it binds (and cached if it binds exactly
     /// `bound`).
-    fn write_statement(
+    fn statement(
         &self,
         operation: &'static str,
         shape: u64,
@@ -501,5 +497,69 @@ fn order(descending: bool) -> sea_orm::Order {
         sea_orm::Order::Desc
     } else {
         sea_orm::Order::Asc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::item::ItemCreate;
+    use sea_orm::{ConnectionTrait, Database, Schema};
+
+    use super::*;
+    use crate::entities::item;
+
+    /// Every statement of Item's hot paths is verified and kept after its first use, and the
+    /// kept SQL then does what the built one did (a real SQLite database, one thread).
+    #[tokio::test]
+    async fn item_statements_are_kept_and_reused_correctly() {
+        let shared = Database::connect("sqlite::memory:").await.unwrap();
+        let backend = shared.get_database_backend();
+        shared
+            .execute(&Schema::new(backend).create_table_from_entity(item::Entity))
+            .await
+            .unwrap();
+        let db = Db::transient(shared, true);
+        let items = Repository::<item::Entity>::new(&db, Condition::all());
+        let payload = |name: &str| ItemCreate {
+            name: name.into(),
+            description: "d".into(),
+            price: 2.5,
+            in_stock: true,
+        };
+        for round in 0..2 {
+            let created = items.insert(payload("a").into_insert(now())).await.unwrap();
+            assert_eq!((created.name.as_str(), created.version), ("a", 1));
+            let read = items.get(created.id).await.unwrap().unwrap();
+            assert_eq!(read, created);
+            let updated = match items
+                .update(created.id, payload("b").into_update(now()), Some(&[1]))
+                .await
+                .unwrap()
+            {
+                Written::Done(model) => model,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!((updated.name.as_str(), updated.version), ("b", 2));
+            assert!(matches!(
+                items
+                    .update(created.id, payload("c").into_update(now()), Some(&[1]))
+                    .await,
+                Ok(Written::VersionMismatch)
+            ));
+            assert!(matches!(
+                items.delete(created.id, Some(&[1])).await,
+                Ok(Written::VersionMismatch)
+            ));
+            assert!(matches!(
+                items.delete(created.id, Some(&[2])).await,
+                Ok(Written::Done(()))
+            ));
+            assert!(matches!(items.get(created.id).await, Ok(None)));
+            assert_eq!(
+                statements::kept::<item::Entity>(),
+                ["delete", "get", "insert", "update"],
+                "round {round}"
+            );
+        }
     }
 }

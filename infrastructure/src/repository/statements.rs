@@ -2,10 +2,10 @@
 //! operation, shape (which columns a write sets, how many versions it accepts) and backend,
 //! and kept per thread (each HTTP worker has its own; no locking).
 //!
-//! A write's SQL is kept only once it is verified: the first statement of a shape is built
-//! in full by SeaORM, and its SQL is reused only if the values it binds are exactly the ones
-//! the repository lists for that shape, in the same order. A shape whose statement binds
-//! anything else (an expression with constants of its own, say) is simply built every time.
+//! SQL is kept only once it is verified: the first statement of a shape is built in full by
+//! SeaORM, and its SQL is reused only if the values it binds are exactly the ones the
+//! repository lists for that shape, in the same order. A shape whose statement binds anything
+//! else (an expression with constants of its own, say) is simply built every time.
 
 use std::any::TypeId;
 use std::cell::RefCell;
@@ -27,24 +27,6 @@ fn key<E: 'static>(operation: &'static str, shape: u64, backend: DbBackend) -> K
         _ => 2,
     };
     (TypeId::of::<E>(), operation, shape, backend_id)
-}
-
-/// The SQL of `operation` on entity `E`, from `build` the first time.
-pub fn cached<E: 'static>(
-    operation: &'static str,
-    backend: DbBackend,
-    build: impl FnOnce() -> String,
-) -> Rc<str> {
-    if let Some(sql) = lookup::<E>(operation, 0, backend) {
-        return sql;
-    }
-    let sql: Rc<str> = build().into();
-    SQL.with(|cache| {
-        cache
-            .borrow_mut()
-            .insert(key::<E>(operation, 0, backend), sql.clone())
-    });
-    sql
 }
 
 /// The verified SQL of `operation` on `E` for statements of this shape, if there is one.
@@ -79,6 +61,22 @@ pub fn remember<E: 'static>(
         )
     });
     true
+}
+
+/// The operations on `E` whose SQL this thread has kept.
+#[cfg(test)]
+pub fn kept<E: 'static>() -> Vec<&'static str> {
+    let mut operations: Vec<_> = SQL.with(|cache| {
+        cache
+            .borrow()
+            .keys()
+            .filter(|key| key.0 == TypeId::of::<E>())
+            .map(|key| key.1)
+            .collect()
+    });
+    operations.sort_unstable();
+    operations.dedup();
+    operations
 }
 
 #[cfg(test)]
