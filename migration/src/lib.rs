@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_create_items;
 mod m20261129_000002_create_tokens;
 mod m20261129_000003_create_idempotency_keys;
+mod m20261129_000004_drop_item_ordering_indexes;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_items::Migration),
             Box::new(m20261129_000002_create_tokens::Migration),
             Box::new(m20261129_000003_create_idempotency_keys::Migration),
+            Box::new(m20261129_000004_drop_item_ordering_indexes::Migration),
         ]
     }
 }

@@ -57,6 +57,27 @@ async fn columns(url: &str, sql: &str) -> Vec<String> {
     names
 }
 
+/// The items table's indexes besides its primary key: none after `up`; the last migration's
+/// `down` brings back the two ordering indexes the first one made.
+async fn check_item_indexes(url: &str, sql: &str) {
+    let ordering = ["idx_items_name_id", "idx_items_price_id"];
+    assert_eq!(columns(url, sql).await, Vec::<String>::new());
+    let down = cli(&["-u", url, "down", "-n", "1"], &[]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert_eq!(columns(url, sql).await, sorted(&ordering));
+    let up = cli(&["-u", url, "up"], &[]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert_eq!(columns(url, sql).await, Vec::<String>::new());
+}
+
 fn sorted(list: &[&str]) -> Vec<String> {
     let mut names: Vec<String> = list.iter().map(|s| s.to_string()).collect();
     names.sort();
@@ -70,6 +91,9 @@ async fn every_command_works_on_sqlite() {
     run_every_command(&url);
     let names = columns(&url, "SELECT name FROM pragma_table_info('items')").await;
     assert_eq!(names, sorted(&COLUMNS));
+    let indexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items' \
+                   AND name NOT LIKE 'sqlite_autoindex%'";
+    check_item_indexes(&url, indexes).await;
 }
 
 #[tokio::test]
@@ -102,6 +126,9 @@ async fn every_command_works_on_postgres() {
         "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'items'",
     )
     .await;
+    let indexes = "SELECT indexname::text FROM pg_indexes WHERE tablename = 'items' \
+                   AND indexname <> 'items_pkey'";
+    check_item_indexes(&url, indexes).await;
     let drop = format!("DROP DATABASE \"{name}\" WITH (FORCE)");
     admin
         .execute_raw(Statement::from_string(DbBackend::Postgres, drop))

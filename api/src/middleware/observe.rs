@@ -13,6 +13,7 @@ use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
 use actix_web::{Error, HttpMessage};
 use tracing::Span;
+use tracing::field::{Field, Value};
 
 use super::request_id::{RequestInfo, X_REQUEST_ID, acceptable, generate};
 use crate::metrics;
@@ -149,7 +150,17 @@ fn finished(span: &Span, method: &str, route: &str, status: u16, seconds: f64) {
         return;
     }
     let latency_ms = (seconds * 1e6).round() / 1e3;
-    span.record("route", route);
-    span.record("status", status);
-    span.in_scope(|| tracing::info!(latency_ms, "request completed"));
+    // Both fields in one record: the subscriber looks the span up once, not twice.
+    if let Some(metadata) = span.metadata() {
+        let fields = metadata.fields();
+        if let (Some(route_field), Some(status_field)) =
+            (fields.field("route"), fields.field("status"))
+        {
+            let values: [(&Field, Option<&dyn Value>); 2] =
+                [(&route_field, Some(&route)), (&status_field, Some(&status))];
+            span.record_all(&fields.value_set(&values));
+        }
+    }
+    // The span as explicit parent: no entering and leaving it for one event.
+    tracing::info!(parent: span, latency_ms, "request completed");
 }

@@ -100,36 +100,63 @@ impl Visit for Fragment<'_, '_> {
         }
     }
 
+    /// Written through the escaper as it is formatted: no intermediate string (the event's
+    /// message comes here).
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.record_str(field, &format!("{value:?}"));
+        if self.result.is_ok() {
+            self.result = self.key(field).and_then(|()| {
+                self.writer.write_char('"')?;
+                write!(Escaped(&mut *self.writer), "{value:?}")?;
+                self.writer.write_char('"')
+            });
+        }
     }
 }
 
-/// A JSON string literal. Only ASCII bytes are ever escaped, so every cut is on a character
-/// boundary and the rest is copied in runs.
+/// Bytes a JSON string must escape: `"`, `\` and the control characters.
+static ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// A JSON string literal.
 fn string(writer: &mut impl Write, value: &str) -> fmt::Result {
     writer.write_char('"')?;
-    let mut start = 0;
-    for (i, &byte) in value.as_bytes().iter().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..0x20 => "",
-            _ => continue,
-        };
-        writer.write_str(&value[start..i])?;
-        if escape.is_empty() {
-            write!(writer, "\\u{byte:04x}")?;
-        } else {
-            writer.write_str(escape)?;
-        }
-        start = i + 1;
-    }
-    writer.write_str(&value[start..])?;
+    Escaped(writer).write_str(value)?;
     writer.write_char('"')
+}
+
+/// Writes what it is given as the inside of a JSON string. Only ASCII bytes are ever
+/// escaped, so every cut is on a character boundary and the rest is copied in runs.
+struct Escaped<'a, W: ?Sized>(&'a mut W);
+
+impl<W: Write + ?Sized> Write for Escaped<'_, W> {
+    fn write_str(&mut self, value: &str) -> fmt::Result {
+        let mut start = 0;
+        for (i, &byte) in value.as_bytes().iter().enumerate() {
+            if !ESCAPED[usize::from(byte)] {
+                continue;
+            }
+            self.0.write_str(&value[start..i])?;
+            match byte {
+                b'"' => self.0.write_str("\\\"")?,
+                b'\\' => self.0.write_str("\\\\")?,
+                b'\n' => self.0.write_str("\\n")?,
+                b'\r' => self.0.write_str("\\r")?,
+                b'\t' => self.0.write_str("\\t")?,
+                _ => write!(self.0, "\\u{byte:04x}")?,
+            }
+            start = i + 1;
+        }
+        self.0.write_str(&value[start..])
+    }
 }
 
 /// `2026-11-29T09:14:30.123456Z`, as `to_rfc3339_opts(SecondsFormat::Micros, true)` writes
@@ -181,7 +208,8 @@ where
         ctx.format_fields(writer.by_ref(), event)?;
         writer.write_str("},\"target\":")?;
         string(&mut writer, metadata.target())?;
-        if let Some(span) = ctx.lookup_current() {
+        // The event's explicit parent, or else the current span.
+        if let Some(span) = ctx.parent_span() {
             writer.write_str(",\"span\":{")?;
             let extensions = span.extensions();
             let fields = extensions
@@ -211,6 +239,12 @@ mod tests {
         assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
         let parsed: String = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+        for plain in ["", "request completed", "/items/{id}", "é ü \u{7f} 😀"] {
+            let mut out = String::new();
+            string(&mut out, plain).unwrap();
+            assert_eq!(out, format!("\"{plain}\""));
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), plain);
+        }
     }
 
     #[test]
@@ -266,6 +300,7 @@ mod tests {
                 )
             });
             tracing::warn!(count = 3, "outside");
+            tracing::info!(parent: &span, "explicit \"parent\"");
         });
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<serde_json::Value> = text
@@ -284,5 +319,8 @@ mod tests {
         assert_eq!(lines[0]["level"], "INFO");
         assert_eq!(lines[1]["fields"]["count"], 3);
         assert!(lines[1].get("span").is_none());
+        assert_eq!(lines[2]["fields"]["message"], "explicit \"parent\"");
+        assert_eq!(lines[2]["span"]["request_id"], "r\"1");
+        assert_eq!(lines[2]["span"]["status"], 200);
     }
 }
