@@ -1,6 +1,6 @@
 //! One repository for every entity: get, insert, compare-and-set update and delete, and
 //! lists with filters, search, ordering and the three paginations. Each operation is a
-//! single statement (plus a `COUNT` for counted pages), so concurrent writers cannot lose
+//! single statement (a counted page carries its `COUNT` as a scalar subquery), so concurrent writers cannot lose
 //! updates and no request does per-row work.
 
 mod conditions;
@@ -11,12 +11,12 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::query::{CountMode, Cursor, ListParams, Pagination, QuerySpec, Value};
-use sea_orm::sea_query::{Expr, IntoValueTuple, Query, ReturningClause};
+use sea_orm::sea_query::{Asterisk, Expr, Func, IntoValueTuple, Query, ReturningClause};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DbBackend, DbErr, EntityTrait, ExprTrait, IntoActiveModel, Iterable, ModelTrait,
-    PaginatorTrait, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select, SelectModel, SelectorRaw, Statement,
+    DbBackend, DbErr, EntityTrait, ExprTrait, FromQueryResult, IntoActiveModel, Iterable,
+    ModelTrait, PaginatorTrait, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, SelectModel, SelectorRaw, Statement,
 };
 use tracing::instrument;
 
@@ -337,12 +337,25 @@ where
             }
             pagination => {
                 let (offset, limit) = pagination.offset_limit().unwrap_or((i64::MAX as u64, 0));
-                let count = self.count(conn, filtered.clone(), params.count).await?;
-                let mut page = filtered;
+                let count = self.count(conn, &filtered, params.count).await?;
+                let mut page = filtered.clone();
                 for (column, descending) in &ordering {
                     page = page.order_by(*column, order(*descending));
                 }
-                let mut rows = page.offset(offset).limit(limit + 1).all(conn).await?;
+                let page = page.offset(offset).limit(limit + 1);
+                let (mut rows, count) = match count {
+                    Count::Known(count) => (page.all(conn).await?, count),
+                    Count::Inline => {
+                        let (rows, count) = Self::counted_page(conn, page, &filtered).await?;
+                        match count {
+                            Some(count) => (rows, Some(count)),
+                            // No row to carry the count: none match, or the page is past
+                            // the last one (then it takes a query of its own).
+                            None if offset == 0 => (rows, Some(0)),
+                            None => (rows, Some(filtered.count(conn).await?)),
+                        }
+                    }
+                };
                 let has_next = rows.len() as u64 > limit;
                 rows.truncate(limit as usize);
                 Ok(Page {
@@ -355,6 +368,30 @@ where
                 })
             }
         }
+    }
+
+    /// The page with the count of all matching rows in one round trip: each row carries
+    /// `(SELECT COUNT(*) ... same filters)`, which the database evaluates once.
+    async fn counted_page(
+        conn: &Conn<'_>,
+        page: Select<E>,
+        filtered: &Select<E>,
+    ) -> Result<(Vec<E::Model>, Option<u64>), PersistenceError> {
+        let mut count = filtered.clone().into_query();
+        count.clear_selects().expr(Func::count(Expr::col(Asterisk)));
+        let page = page.expr_as(Expr::SubQuery(None, Box::new(count.into())), COUNT_ALIAS);
+        let rows = conn
+            .query_all_raw(page.build(conn.get_database_backend()))
+            .await?;
+        let count = match rows.first() {
+            Some(row) => Some(u64::try_from(row.try_get::<i64>("", COUNT_ALIAS)?).unwrap_or(0)),
+            None => None,
+        };
+        let models = rows
+            .iter()
+            .map(|row| E::Model::from_query_result(row, ""))
+            .collect::<Result<_, _>>()?;
+        Ok((models, count))
     }
 
     async fn cursor_page(
@@ -398,21 +435,25 @@ where
         })
     }
 
+    /// How a counted page learns its count: known beforehand (none asked for, or the
+    /// planner's estimate of a large table), or counted along with the page.
     async fn count(
         &self,
         conn: &Conn<'_>,
-        filtered: Select<E>,
+        filtered: &Select<E>,
         mode: CountMode,
-    ) -> Result<Option<u64>, PersistenceError> {
+    ) -> Result<Count, PersistenceError> {
         match mode {
-            CountMode::None => Ok(None),
+            CountMode::None => Ok(Count::Known(None)),
             CountMode::Estimated if conn.get_database_backend() == DatabaseBackend::Postgres => {
-                match Self::estimate(conn, &filtered).await? {
-                    Some(estimate) if estimate >= ESTIMATE_THRESHOLD => Ok(Some(estimate)),
-                    _ => Ok(Some(filtered.count(conn).await?)),
+                match Self::estimate(conn, filtered).await? {
+                    Some(estimate) if estimate >= ESTIMATE_THRESHOLD => {
+                        Ok(Count::Known(Some(estimate)))
+                    }
+                    _ => Ok(Count::Inline),
                 }
             }
-            CountMode::Exact | CountMode::Estimated => Ok(Some(filtered.count(conn).await?)),
+            CountMode::Exact | CountMode::Estimated => Ok(Count::Inline),
         }
     }
 
@@ -436,6 +477,15 @@ where
             .map(|rows| rows.max(0.0) as u64))
     }
 }
+
+/// See `Repository::count`.
+enum Count {
+    Known(Option<u64>),
+    Inline,
+}
+
+/// The column a counted page's rows carry the count in.
+const COUNT_ALIAS: &str = "__total_count";
 
 /// What every write adds to the version column.
 const VERSION_STEP: i32 = 1;

@@ -183,6 +183,10 @@ async fn limit_offset_pages(app: TestApp) {
         Vec::<i64>::new(),
         "an offset past the end is an empty page"
     );
+    assert_eq!(
+        beyond["count"], 12,
+        "still counted, with no row to carry it"
+    );
     let default_limit = get_json(&app, &app.url("/items/?offset=2")).await;
     assert_eq!(ids_of(&default_limit).len(), 10);
 }
