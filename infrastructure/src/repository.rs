@@ -1,7 +1,7 @@
 //! One repository for every entity: get, insert, compare-and-set update and delete, and
 //! lists with filters, search, ordering and the three paginations. Each operation is a
-//! single statement (a counted page carries its `COUNT` as a scalar subquery), so concurrent writers cannot lose
-//! updates and no request does per-row work.
+//! single statement (a counted page carries its `COUNT` as a scalar subquery), so
+//! concurrent writers cannot lose updates and no request does per-row work.
 
 mod conditions;
 mod statements;
