@@ -4,4 +4,3 @@ mod observe;
 mod request_id;
 
 pub use observe::Observe;
-pub use request_id::RequestInfo;

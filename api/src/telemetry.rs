@@ -11,7 +11,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use self::json::{JsonFields, JsonFormat};
+use self::json::JsonLayer;
 pub use self::writer::FlushGuard;
 use crate::settings::{LogFormat, LogSettings, SettingsError};
 
@@ -68,12 +68,7 @@ pub fn init(settings: &LogSettings) -> Result<FlushGuard, SettingsError> {
             )
             .try_init(),
         LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .fmt_fields(JsonFields)
-                    .event_format(JsonFormat)
-                    .with_writer(writer),
-            )
+            .with(JsonLayer::new(move |line: &[u8]| writer.line(line)))
             .try_init(),
     };
     // Already installed (tests start many apps in one process): keep the first.

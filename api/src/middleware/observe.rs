@@ -8,14 +8,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use actix_web::Error;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
-use actix_web::{Error, HttpMessage};
 use tracing::Span;
 use tracing::field::{Field, Value};
 
-use super::request_id::{RequestInfo, X_REQUEST_ID, acceptable, generate};
+use super::request_id::{X_REQUEST_ID, acceptable, generate};
 use crate::metrics;
 
 /// The middleware factory: `App::wrap(Observe)`, outermost.
@@ -67,10 +67,6 @@ where
             request_id = id.to_str().unwrap_or_default(),
             status = tracing::field::Empty,
         );
-        request.extensions_mut().insert(RequestInfo {
-            id: id.clone(),
-            started,
-        });
         let inner = span.in_scope(|| self.service.call(request));
         Observed {
             inner,

@@ -1,29 +1,14 @@
 //! `X-Request-Id`: a client's id (at most 128 visible ASCII characters) is echoed, anything
-//! else is replaced by a generated one. Never an error. The request's start time rides
-//! along, for its latency. Applied by [`super::Observe`].
+//! else is replaced by a generated one. Never an error. Applied by [`super::Observe`].
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
-
-/// The request's id and arrival, in its extensions for logs, metrics and handlers.
-#[derive(Clone, Debug)]
-pub struct RequestInfo {
-    pub id: HeaderValue,
-    pub started: Instant,
-}
-
-impl RequestInfo {
-    pub fn id(&self) -> &str {
-        self.id.to_str().unwrap_or_default()
-    }
-}
 
 pub(super) fn acceptable(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();

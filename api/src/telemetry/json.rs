@@ -1,79 +1,133 @@
-//! A lean JSON log format: one object per line, `{"timestamp", "level", "fields", "target",
-//! "span"}`, as tracing-subscriber's JSON format writes it, but assembled from JSON fragments:
-//! a span's fields are kept as `"k":v,...` once, and each event is written straight to the
-//! line, with no intermediate maps and no re-parsing of the span's fields.
+//! A lean JSON log layer: one object per line, `{"timestamp", "level", "fields", "target",
+//! "span"}`, the shape tracing-subscriber's JSON format writes, assembled from JSON fragments.
+//! A span's fields are kept as `"k":v,...` as they are recorded, in a buffer sized once; each
+//! event is written straight into its thread's line buffer and handed to the sink whole. No
+//! intermediate maps, no re-parsing, no dynamic writer between a field and its line.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write};
 
 use chrono::{DateTime, Utc};
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-/// Fields as a JSON fragment: `"name":value,...` (no braces).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct JsonFields;
+/// The layer; `sink` receives each line, newline included.
+pub struct JsonLayer<W> {
+    sink: W,
+}
 
-impl<'writer> FormatFields<'writer> for JsonFields {
-    fn format_fields<R: RecordFields>(
-        &self,
-        mut writer: Writer<'writer>,
-        fields: R,
-    ) -> fmt::Result {
-        let mut visitor = Fragment {
-            writer: &mut writer,
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+impl<W: Fn(&[u8]) + Send + Sync + 'static> JsonLayer<W> {
+    pub fn new(sink: W) -> Self {
+        JsonLayer { sink }
     }
 
-    fn add_fields(
-        &self,
-        current: &mut FormattedFields<Self>,
-        fields: &tracing::span::Record<'_>,
-    ) -> fmt::Result {
-        let first = current.fields.is_empty();
-        let mut visitor = Fragment {
-            writer: &mut current.as_writer(),
-            first,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+    fn write_line<S>(&self, line: &mut String, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let metadata = event.metadata();
+        line.push_str("{\"timestamp\":\"");
+        timestamp(line, Utc::now());
+        line.push_str("\",\"level\":\"");
+        line.push_str(metadata.level().as_str());
+        line.push_str("\",\"fields\":{");
+        event.record(&mut Fragment::new(line));
+        line.push_str("},\"target\":");
+        string(line, metadata.target());
+        // The event's explicit parent, or else the current span.
+        if let Some(span) = ctx.event_span(event) {
+            line.push_str(",\"span\":{");
+            if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>()
+                && !fields.is_empty()
+            {
+                line.push_str(fields);
+                line.push(',');
+            }
+            line.push_str("\"name\":");
+            string(line, span.name());
+            line.push('}');
+        }
+        line.push_str("}\n");
+        (self.sink)(line.as_bytes());
     }
 }
 
-struct Fragment<'a, 'w> {
-    writer: &'a mut Writer<'w>,
+/// A span's fields as a JSON fragment: `"name":value,...` (no braces).
+struct SpanFields(String);
+
+/// Room for a request span's fields (method, request id, route, status) without regrowing.
+const SPAN_FIELDS_CAPACITY: usize = 192;
+
+impl<S, W> Layer<S> for JsonLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: Fn(&[u8]) + Send + Sync + 'static,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = String::with_capacity(SPAN_FIELDS_CAPACITY);
+        attrs.record(&mut Fragment::new(&mut fields));
+        let mut extensions = span.extensions_mut();
+        if extensions.get_mut::<SpanFields>().is_none() {
+            extensions.insert(SpanFields(fields));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(SpanFields(fields)) = span.extensions_mut().get_mut::<SpanFields>() {
+            let first = fields.is_empty();
+            values.record(&mut Fragment { out: fields, first });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        thread_local! {
+            static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        LINE.with(|line| match line.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                self.write_line(&mut line, event, &ctx);
+            }
+            // An event logged while another is written (by a field's `Debug`, say).
+            Err(_) => self.write_line(&mut String::new(), event, &ctx),
+        });
+    }
+}
+
+/// Appends fields to a JSON fragment.
+struct Fragment<'a> {
+    out: &'a mut String,
     first: bool,
-    result: fmt::Result,
 }
 
-impl Fragment<'_, '_> {
-    fn key(&mut self, field: &Field) -> fmt::Result {
+impl<'a> Fragment<'a> {
+    fn new(out: &'a mut String) -> Self {
+        Fragment { out, first: true }
+    }
+
+    fn key(&mut self, field: &Field) {
         if !self.first {
-            self.writer.write_char(',')?;
+            self.out.push(',');
         }
         self.first = false;
-        string(self.writer, field.name())?;
-        self.writer.write_char(':')
+        string(self.out, field.name());
+        self.out.push(':');
     }
 
     /// A value that is already JSON (a number, a boolean).
     fn raw(&mut self, field: &Field, value: &str) {
-        if self.result.is_ok() {
-            self.result = self.key(field).and_then(|()| self.writer.write_str(value));
-        }
+        self.key(field);
+        self.out.push_str(value);
     }
 }
 
-impl Visit for Fragment<'_, '_> {
+impl Visit for Fragment<'_> {
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.raw(field, itoa::Buffer::new().format(value));
     }
@@ -95,21 +149,18 @@ impl Visit for Fragment<'_, '_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.result.is_ok() {
-            self.result = self.key(field).and_then(|()| string(self.writer, value));
-        }
+        self.key(field);
+        string(self.out, value);
     }
 
     /// Written through the escaper as it is formatted: no intermediate string (the event's
     /// message comes here).
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.result.is_ok() {
-            self.result = self.key(field).and_then(|()| {
-                self.writer.write_char('"')?;
-                write!(Escaped(&mut *self.writer), "{value:?}")?;
-                self.writer.write_char('"')
-            });
-        }
+        self.key(field);
+        self.out.push('"');
+        // Writing to a `String` fails only if `value`'s `Debug` does; keep what it wrote.
+        let _ = write!(Escaped(&mut *self.out), "{value:?}");
+        self.out.push('"');
     }
 }
 
@@ -127,10 +178,11 @@ static ESCAPED: [bool; 256] = {
 };
 
 /// A JSON string literal.
-fn string(writer: &mut impl Write, value: &str) -> fmt::Result {
-    writer.write_char('"')?;
-    Escaped(writer).write_str(value)?;
-    writer.write_char('"')
+fn string(out: &mut String, value: &str) {
+    out.push('"');
+    // Writing to a `String` cannot fail.
+    let _ = Escaped(&mut *out).write_str(value);
+    out.push('"');
 }
 
 /// Writes what it is given as the inside of a JSON string. Only ASCII bytes are ever
@@ -139,19 +191,18 @@ struct Escaped<'a, W: ?Sized>(&'a mut W);
 
 impl<W: Write + ?Sized> Write for Escaped<'_, W> {
     fn write_str(&mut self, value: &str) -> fmt::Result {
+        let bytes = value.as_bytes();
         let mut start = 0;
-        for (i, &byte) in value.as_bytes().iter().enumerate() {
-            if !ESCAPED[usize::from(byte)] {
-                continue;
-            }
+        while let Some(found) = first_escaped(&bytes[start..]) {
+            let i = start + found;
             self.0.write_str(&value[start..i])?;
-            match byte {
+            match bytes[i] {
                 b'"' => self.0.write_str("\\\"")?,
                 b'\\' => self.0.write_str("\\\\")?,
                 b'\n' => self.0.write_str("\\n")?,
                 b'\r' => self.0.write_str("\\r")?,
                 b'\t' => self.0.write_str("\\t")?,
-                _ => write!(self.0, "\\u{byte:04x}")?,
+                byte => write!(self.0, "\\u{byte:04x}")?,
             }
             start = i + 1;
         }
@@ -159,20 +210,46 @@ impl<W: Write + ?Sized> Write for Escaped<'_, W> {
     }
 }
 
+/// Where the first byte to escape is, looking at eight bytes at a time: nearly every string
+/// a log line carries (keys, routes, ids, messages) has none.
+fn first_escaped(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // Some byte of `word` is below `n` (n <= 0x80): exact, whatever the other bytes are.
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let special = below(word, 0x20)
+            | below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1);
+        if special != 0 {
+            break;
+        }
+        offset += 8;
+    }
+    bytes[offset..]
+        .iter()
+        .position(|&byte| ESCAPED[usize::from(byte)])
+        .map(|i| offset + i)
+}
+
 /// `2026-11-29T09:14:30.123456Z`, as `to_rfc3339_opts(SecondsFormat::Micros, true)` writes
 /// it; the part up to the seconds is formatted once a second per thread.
-fn timestamp(writer: &mut impl Write, now: DateTime<Utc>) -> fmt::Result {
+fn timestamp(out: &mut String, now: DateTime<Utc>) {
     thread_local! {
         static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
     }
     SECOND.with_borrow_mut(|(second, text)| {
         if *second != now.timestamp() {
             text.clear();
-            write!(text, "{}", now.format("%Y-%m-%dT%H:%M:%S"))?;
+            // Formatting a date into a `String` cannot fail.
+            let _ = write!(text, "{}", now.format("%Y-%m-%dT%H:%M:%S"));
             *second = now.timestamp();
         }
-        writer.write_str(text)
-    })?;
+        out.push_str(text);
+    });
     // A leap second shows as 60.xxx elsewhere; here it is capped at .999999.
     let micros = now.timestamp_subsec_micros().min(999_999);
     let mut fraction = *b".000000Z";
@@ -181,51 +258,7 @@ fn timestamp(writer: &mut impl Write, now: DateTime<Utc>) -> fmt::Result {
         *digit = b'0' + (rest % 10) as u8;
         rest /= 10;
     }
-    writer.write_str(std::str::from_utf8(&fraction).map_err(|_| fmt::Error)?)
-}
-
-/// The event line.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct JsonFormat;
-
-impl<S, N> FormatEvent<S, N> for JsonFormat
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let metadata = event.metadata();
-        writer.write_str("{\"timestamp\":\"")?;
-        timestamp(&mut writer, Utc::now())?;
-        writer.write_str("\",\"level\":\"")?;
-        writer.write_str(metadata.level().as_str())?;
-        writer.write_str("\",\"fields\":{")?;
-        ctx.format_fields(writer.by_ref(), event)?;
-        writer.write_str("},\"target\":")?;
-        string(&mut writer, metadata.target())?;
-        // The event's explicit parent, or else the current span.
-        if let Some(span) = ctx.parent_span() {
-            writer.write_str(",\"span\":{")?;
-            let extensions = span.extensions();
-            let fields = extensions
-                .get::<FormattedFields<N>>()
-                .map(|f| f.fields.as_str())
-                .unwrap_or_default();
-            if !fields.is_empty() {
-                writer.write_str(fields)?;
-                writer.write_char(',')?;
-            }
-            writer.write_str("\"name\":")?;
-            string(&mut writer, span.name())?;
-            writer.write_char('}')?;
-        }
-        writer.write_str("}\n")
-    }
+    out.push_str(std::str::from_utf8(&fraction).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -235,15 +268,46 @@ mod tests {
     #[test]
     fn strings_are_escaped_as_json() {
         let mut out = String::new();
-        string(&mut out, "a\"b\\c\nd\u{1}é").unwrap();
+        string(&mut out, "a\"b\\c\nd\u{1}é");
         assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
         let parsed: String = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
         for plain in ["", "request completed", "/items/{id}", "é ü \u{7f} 😀"] {
             let mut out = String::new();
-            string(&mut out, plain).unwrap();
+            string(&mut out, plain);
             assert_eq!(out, format!("\"{plain}\""));
             assert_eq!(serde_json::from_str::<String>(&out).unwrap(), plain);
+        }
+    }
+
+    #[test]
+    fn every_byte_is_found_at_every_position() {
+        let naive = |bytes: &[u8]| bytes.iter().position(|&b| ESCAPED[usize::from(b)]);
+        for byte in 0..=0x7fu8 {
+            for len in 1..=19 {
+                for at in 0..len {
+                    // UTF-8 lead and continuation bytes around, to catch borrows between lanes.
+                    let mut text = "é".repeat(len).into_bytes();
+                    text.truncate(len);
+                    text[at] = byte;
+                    assert_eq!(
+                        first_escaped(&text),
+                        naive(&text),
+                        "{byte:#x} at {at} of {len}"
+                    );
+                    text.fill(b'a');
+                    text[at] = byte;
+                    assert_eq!(
+                        first_escaped(&text),
+                        naive(&text),
+                        "{byte:#x} at {at} of {len}"
+                    );
+                    let plain = String::from_utf8(text).unwrap();
+                    let mut out = String::new();
+                    string(&mut out, &plain);
+                    assert_eq!(serde_json::from_str::<String>(&out).unwrap(), plain);
+                }
+            }
         }
     }
 
@@ -253,7 +317,7 @@ mod tests {
         for (seconds, nanos) in [(0, 0), (1_764_408_870, 123_456_789), (1_764_408_871, 7_000)] {
             let time = Utc.timestamp_opt(seconds, nanos).unwrap();
             let mut out = String::new();
-            timestamp(&mut out, time).unwrap();
+            timestamp(&mut out, time);
             assert_eq!(out, time.to_rfc3339_opts(SecondsFormat::Micros, true));
         }
     }
@@ -263,23 +327,11 @@ mod tests {
         use std::sync::{Arc, Mutex};
         use tracing_subscriber::layer::SubscriberExt;
 
-        #[derive(Clone, Default)]
-        struct Sink(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Sink {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let sink = Sink::default();
+        let sink = Arc::new(Mutex::new(Vec::new()));
         let writer = sink.clone();
-        let layer = tracing_subscriber::fmt::layer()
-            .fmt_fields(JsonFields)
-            .event_format(JsonFormat)
-            .with_writer(move || writer.clone());
+        let layer = JsonLayer::new(move |line: &[u8]| {
+            writer.lock().unwrap().extend_from_slice(line);
+        });
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(
@@ -302,7 +354,7 @@ mod tests {
             tracing::warn!(count = 3, "outside");
             tracing::info!(parent: &span, "explicit \"parent\"");
         });
-        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

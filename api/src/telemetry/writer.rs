@@ -36,7 +36,8 @@ impl Shared {
     }
 }
 
-/// The `MakeWriter` for the fmt layer: each line arrives as one `write_all`.
+/// The writer of log lines: [`BatchWriter::line`] for the JSON layer, `MakeWriter` for the
+/// fmt layer (whose lines each arrive as one `write_all`).
 #[derive(Clone)]
 pub struct BatchWriter {
     shared: Arc<Shared>,
@@ -112,13 +113,14 @@ fn write_batches<W: Write>(shared: &Shared, mut output: W) {
     }
 }
 
-impl Write for BatchWriter {
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+impl BatchWriter {
+    /// Queues one whole line (or drops and counts it when the buffer is full).
+    pub fn line(&self, line: &[u8]) {
         let mut state = self.shared.state();
         if state.pending.len() + line.len() > self.shared.limit {
             drop(state);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return Ok(line.len());
+            return;
         }
         let first = state.pending.is_empty();
         state.pending.extend_from_slice(line);
@@ -126,6 +128,12 @@ impl Write for BatchWriter {
         if first {
             self.shared.ring.notify_one();
         }
+    }
+}
+
+impl Write for BatchWriter {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.line(line);
         Ok(line.len())
     }
 

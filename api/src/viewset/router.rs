@@ -11,6 +11,9 @@ use super::resource::{Resource, Writable};
 
 type Registration = Box<dyn Fn(&mut ServiceConfig) + Send + Sync>;
 
+/// The name of the detail route's optional trailing slash in its match info.
+const TRAILING_SLASH: &str = "trailing_slash";
+
 /// The registered resources. Built once; `configure` installs them in each worker's app.
 #[derive(Default)]
 pub struct Router {
@@ -26,15 +29,19 @@ impl Router {
     /// A read-only resource: list and retrieve (`ReadOnlyModelViewSet`).
     pub fn read_only<R: Resource>(self) -> Router {
         let info = web::Data::new(ResourceInfo::read_only::<R>());
-        self.add::<R>(info, openapi::read_only::<R>(), |list, detail| {
-            (
+        self.add::<R>(
+            info,
+            openapi::read_only::<R>(),
+            |list| {
                 list.route(web::get().to(handlers::list::<R>))
-                    .route(web::head().to(handlers::list::<R>)),
+                    .route(web::head().to(handlers::list::<R>))
+            },
+            |detail| {
                 detail
                     .route(web::get().to(handlers::retrieve::<R>))
-                    .route(web::head().to(handlers::retrieve::<R>)),
-            )
-        })
+                    .route(web::head().to(handlers::retrieve::<R>))
+            },
+        )
     }
 
     /// A resource with every action (`ModelViewSet`).
@@ -45,29 +52,31 @@ impl Router {
             R::NAME
         );
         let info = web::Data::new(ResourceInfo::writable::<R>());
-        self.add::<R>(info, openapi::writable::<R>(), |list, detail| {
-            (
+        self.add::<R>(
+            info,
+            openapi::writable::<R>(),
+            |list| {
                 list.route(web::get().to(handlers::list::<R>))
                     .route(web::head().to(handlers::list::<R>))
-                    .route(web::post().to(handlers::create::<R>)),
+                    .route(web::post().to(handlers::create::<R>))
+            },
+            |detail| {
                 detail
                     .route(web::get().to(handlers::retrieve::<R>))
                     .route(web::head().to(handlers::retrieve::<R>))
                     .route(web::put().to(handlers::update::<R>))
                     .route(web::patch().to(handlers::partial_update::<R>))
-                    .route(web::delete().to(handlers::destroy::<R>)),
-            )
-        })
+                    .route(web::delete().to(handlers::destroy::<R>))
+            },
+        )
     }
 
     fn add<R: Resource>(
         mut self,
         info: web::Data<ResourceInfo>,
         doc: ResourceDoc,
-        routes: fn(
-            actix_web::Resource,
-            actix_web::Resource,
-        ) -> (actix_web::Resource, actix_web::Resource),
+        list_routes: fn(actix_web::Resource) -> actix_web::Resource,
+        detail_routes: fn(actix_web::Resource) -> actix_web::Resource,
     ) -> Router {
         if let Err(problem) = check_columns::<R::Entity>(R::QUERY) {
             panic!("{}: {problem}", R::NAME);
@@ -76,23 +85,29 @@ impl Router {
         self.registrations
             .push(Box::new(move |config: &mut ServiceConfig| {
                 let path = R::PATH.trim_matches('/');
-                // Named after their pattern: the route label of logs and metrics.
-                let list = web::resource([format!("/{path}"), format!("/{path}/")])
-                    .name(&format!("/{path}/"))
-                    .app_data(info.clone());
-                let detail = web::resource([format!("/{path}/{{id}}"), format!("/{path}/{{id}}/")])
+                // Named after their pattern: the route label of logs and metrics. The list
+                // route is two static resources (a string comparison each) and the detail
+                // route one pattern whose slash is optional (one regex match): a resource of
+                // several patterns would run a regex set and then the pattern's regex.
+                let list_name = format!("/{path}/");
+                for pattern in [format!("/{path}"), list_name.clone()] {
+                    let list = web::resource(pattern)
+                        .name(&list_name)
+                        .app_data(info.clone());
+                    config.service(
+                        list_routes(list)
+                            .route(
+                                web::method(actix_web::http::Method::OPTIONS)
+                                    .to(handlers::list_options::<R>),
+                            )
+                            .default_service(web::to(handlers::list_not_allowed)),
+                    );
+                }
+                let detail = web::resource(format!("/{path}/{{id}}{{{TRAILING_SLASH}:/?}}"))
                     .name(&format!("/{path}/{{id}}"))
                     .app_data(info.clone());
-                let (list, detail) = routes(list, detail);
                 config.service(
-                    list.route(
-                        web::method(actix_web::http::Method::OPTIONS)
-                            .to(handlers::list_options::<R>),
-                    )
-                    .default_service(web::to(handlers::list_not_allowed)),
-                );
-                config.service(
-                    detail
+                    detail_routes(detail)
                         .route(
                             web::method(actix_web::http::Method::OPTIONS)
                                 .to(handlers::detail_options::<R>),

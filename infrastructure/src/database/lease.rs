@@ -184,15 +184,11 @@ fn acquire_error(error: sqlx::Error) -> DbErr {
     }
 }
 
-fn query(statement: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
-    let values = statement
-        .values
-        .clone()
-        .unwrap_or(sea_orm::Values(Vec::new()));
-    sqlx::query_with(
-        sqlx::AssertSqlSafe(statement.sql.as_str()),
-        SqlxValues(values),
-    )
+/// The statement for the extended protocol (prepared once per connection by sqlx), taking its
+/// SQL and values as they are: no copy of either.
+fn query(statement: Statement) -> sqlx::query::Query<'static, Postgres, SqlxValues> {
+    let values = statement.values.unwrap_or(sea_orm::Values(Vec::new()));
+    sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), SqlxValues(values))
 }
 
 /// The statement with its values written in as literals (sea-query's quoting), for the
@@ -219,7 +215,7 @@ impl ConnectionTrait for Lease {
             return self.execute_unprepared(&inlined(&statement)).await;
         }
         let mut connection = self.connection.lock().await;
-        match query(&statement).execute(&mut **connection).await {
+        match query(statement).execute(&mut **connection).await {
             Ok(result) => Ok(result.into()),
             Err(error) => Err(self.failed(error, DbErr::Exec)),
         }
@@ -243,7 +239,7 @@ impl ConnectionTrait for Lease {
                 .fetch_optional(sqlx::AssertSqlSafe(inlined(&statement)))
                 .await
         } else {
-            query(&statement).fetch_optional(&mut **connection).await
+            query(statement).fetch_optional(&mut **connection).await
         };
         row.map(|row| row.map(Into::into))
             .map_err(|error| self.failed(error, DbErr::Query))
@@ -256,7 +252,7 @@ impl ConnectionTrait for Lease {
                 .fetch_all(sqlx::AssertSqlSafe(inlined(&statement)))
                 .await
         } else {
-            query(&statement).fetch_all(&mut **connection).await
+            query(statement).fetch_all(&mut **connection).await
         };
         rows.map(|rows| rows.into_iter().map(Into::into).collect())
             .map_err(|error| self.failed(error, DbErr::Query))
