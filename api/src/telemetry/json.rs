@@ -62,6 +62,9 @@ struct SpanFields(String);
 /// Room for a request span's fields (method, request id, route, status) without regrowing.
 const SPAN_FIELDS_CAPACITY: usize = 192;
 
+/// A thread's line buffer larger than this after a line is dropped rather than kept.
+const MAX_KEPT_LINE: usize = 64 << 10;
+
 impl<S, W> Layer<S> for JsonLayer<W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -89,14 +92,23 @@ where
         thread_local! {
             static LINE: RefCell<String> = const { RefCell::new(String::new()) };
         }
-        LINE.with(|line| match line.try_borrow_mut() {
+        let written = LINE.try_with(|line| match line.try_borrow_mut() {
             Ok(mut line) => {
                 line.clear();
                 self.write_line(&mut line, event, &ctx);
+                // One huge line (a long error, say) does not pin its memory to the thread.
+                if line.capacity() > MAX_KEPT_LINE {
+                    *line = String::new();
+                }
             }
-            // An event logged while another is written (by a field's `Debug`, say).
+            // Re-entered: tracing does not dispatch an event from inside another, but a
+            // logging layer must not panic if that ever changes.
             Err(_) => self.write_line(&mut String::new(), event, &ctx),
         });
+        // The thread is exiting and its buffer is gone.
+        if written.is_err() {
+            self.write_line(&mut String::new(), event, &ctx);
+        }
     }
 }
 
@@ -309,6 +321,47 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn long_lines_and_events_logged_while_a_line_is_written_are_safe() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt;
+
+        /// Logs an event of its own when formatted, as a careless `Debug` might.
+        struct Chatty;
+        impl fmt::Debug for Chatty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                tracing::warn!("inner");
+                f.write_str("chatty")
+            }
+        }
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        let writer = sink.clone();
+        let subscriber =
+            tracing_subscriber::registry().with(JsonLayer::new(move |line: &[u8]| {
+                writer.lock().unwrap().push(line.to_vec());
+            }));
+        let long = "x".repeat(200_000);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(long = long.as_str(), "long");
+            tracing::info!(value = ?Chatty, "outer");
+            tracing::info!("after");
+        });
+        let lines: Vec<serde_json::Value> = sink
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|line| serde_json::from_slice(line).unwrap())
+            .collect();
+        let messages: Vec<&str> = lines
+            .iter()
+            .map(|l| l["fields"]["message"].as_str().unwrap())
+            .collect();
+        // tracing itself drops an event dispatched from inside another one ("inner").
+        assert_eq!(messages, ["long", "outer", "after"]);
+        assert_eq!(lines[0]["fields"]["long"], long.as_str());
+        assert_eq!(lines[1]["fields"]["value"], "chatty");
     }
 
     #[test]
