@@ -175,7 +175,7 @@ if [ "${STARTUP:-0}" = 1 ]; then
     for _ in 1 2 3 4 5; do
         rm -rf "$dir/data"
         start=$(date +%s%N)
-        (cd "$dir" && APP_CONFIG_DIR=$ROOT/config APP__SERVER__PORT=8099 APP__LOG__LEVEL=warn \
+        (cd "$dir" && exec env APP_CONFIG_DIR=$ROOT/config APP__SERVER__PORT=8099 APP__LOG__LEVEL=warn \
             DATABASE_URL="sqlite://$dir/data/app.db?mode=rwc" "$BIN/api" > /dev/null 2>&1) &
         pid=$!
         until curl -sf -o /dev/null http://127.0.0.1:8099/health/ready; do sleep 0.002; done
