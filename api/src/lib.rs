@@ -5,7 +5,6 @@ pub mod docs;
 pub mod error;
 pub mod health;
 pub mod metrics;
-pub mod middleware;
 pub mod resources;
 pub mod security;
 pub mod settings;

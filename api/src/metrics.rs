@@ -8,8 +8,8 @@ use std::sync::{Arc, LazyLock};
 use actix_web::{HttpResponse, web};
 use infrastructure::database::PoolStats;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use sea_orm::{DatabaseConnection, DbBackend};
 
@@ -19,6 +19,7 @@ struct Metrics {
     latency: HistogramVec,
     in_flight: IntGauge,
     pool: IntGaugeVec,
+    dropped_log_lines: IntCounter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -52,6 +53,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["state"],
     )
     .expect("valid metric");
+    let dropped_log_lines = IntCounter::new(
+        "log_lines_dropped_total",
+        "Log lines dropped because the log writer fell behind.",
+    )
+    .expect("valid metric");
     let build = IntGaugeVec::new(
         Opts::new("build_info", "Version of the running service."),
         &["version"],
@@ -63,6 +69,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(latency.clone()),
         Box::new(in_flight.clone()),
         Box::new(pool.clone()),
+        Box::new(dropped_log_lines.clone()),
         Box::new(build),
     ] {
         registry
@@ -75,6 +82,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         latency,
         in_flight,
         pool,
+        dropped_log_lines,
     }
 });
 
@@ -117,6 +125,11 @@ pub async fn endpoint(sources: web::Data<PoolSources>) -> HttpResponse {
     pool.with_label_values(&["idle"]).set(idle as i64 + kept);
     pool.with_label_values(&["waiting"])
         .set(sources.stats.waiting.load(Ordering::Relaxed).max(0));
+    let dropped = crate::telemetry::dropped_lines();
+    let counted = METRICS.dropped_log_lines.get();
+    if dropped > counted {
+        METRICS.dropped_log_lines.inc_by(dropped - counted);
+    }
     let mut body = Vec::new();
     match TextEncoder::new().encode(&METRICS.registry.gather(), &mut body) {
         Ok(()) => HttpResponse::Ok()

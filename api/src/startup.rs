@@ -9,20 +9,21 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderName};
-use actix_web::middleware::Condition;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpRequest, HttpServer, web};
 use infrastructure::database::{Db, PoolStats};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
+use tracing_actix_web::TracingLogger;
 
 use crate::docs;
 use crate::error::ApiError;
 use crate::health::{self, Readiness};
 use crate::metrics::{self, PoolSources};
-use crate::middleware::Observe;
 use crate::resources;
 use crate::security::Throttle;
 use crate::settings::{CorsSettings, Settings};
+use crate::telemetry::requests::{RequestSpan, request_id_header};
 use crate::viewset::{AppState, Router};
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +129,8 @@ impl Application {
                     !cors_settings.allowed_origins.is_empty(),
                     cors(&cors_settings),
                 ))
-                .wrap(Observe)
+                .wrap(from_fn(request_id_header))
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(state)
                 .app_data(readiness.clone())
                 .configure(|config| router.configure(config))

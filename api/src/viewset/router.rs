@@ -11,9 +11,6 @@ use super::resource::{Resource, Writable};
 
 type Registration = Box<dyn Fn(&mut ServiceConfig) + Send + Sync>;
 
-/// The name of the detail route's optional trailing slash in its match info.
-const TRAILING_SLASH: &str = "trailing_slash";
-
 /// The registered resources. Built once; `configure` installs them in each worker's app.
 #[derive(Default)]
 pub struct Router {
@@ -103,17 +100,20 @@ impl Router {
                             .default_service(web::to(handlers::list_not_allowed)),
                     );
                 }
-                let detail = web::resource(format!("/{path}/{{id}}{{{TRAILING_SLASH}:/?}}"))
-                    .name(&format!("/{path}/{{id}}"))
-                    .app_data(info.clone());
-                config.service(
-                    detail_routes(detail)
-                        .route(
-                            web::method(actix_web::http::Method::OPTIONS)
-                                .to(handlers::detail_options::<R>),
-                        )
-                        .default_service(web::to(handlers::detail_not_allowed)),
-                );
+                let detail_name = format!("/{path}/{{id}}");
+                for pattern in [detail_name.clone(), format!("/{path}/{{id}}/")] {
+                    let detail = web::resource(pattern)
+                        .name(&detail_name)
+                        .app_data(info.clone());
+                    config.service(
+                        detail_routes(detail)
+                            .route(
+                                web::method(actix_web::http::Method::OPTIONS)
+                                    .to(handlers::detail_options::<R>),
+                            )
+                            .default_service(web::to(handlers::detail_not_allowed)),
+                    );
+                }
             }));
         self
     }

@@ -1,5 +1,5 @@
 //! The request log, as operators read it: the binary with JSON logs writes one line per
-//! request carrying its span (method, route, request id, status) and latency, and writes
+//! request carrying tracing-actix-web's root span (method, route, request id, status) and latency, and writes
 //! every pending line before it exits on SIGTERM.
 
 use std::io::Read;
@@ -86,10 +86,10 @@ async fn every_request_is_one_json_line_with_its_span_and_latency() {
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["fields"]["message"], "request completed");
     assert!(line["fields"]["latency_ms"].as_f64().unwrap() >= 0.0);
-    assert_eq!(line["span"]["name"], "request");
-    assert_eq!(line["span"]["method"], "GET");
-    assert_eq!(line["span"]["route"], "/items/{id}");
-    assert_eq!(line["span"]["status"], 404);
+    assert_eq!(line["span"]["name"], "HTTP request");
+    assert_eq!(line["span"]["http.method"], "GET");
+    assert_eq!(line["span"]["http.route"], "/items/{id}");
+    assert_eq!(line["span"]["http.status_code"], 404);
     let timestamp = line["timestamp"].as_str().unwrap();
     assert!(
         chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
@@ -97,13 +97,13 @@ async fn every_request_is_one_json_line_with_its_span_and_latency() {
     );
 
     let line = request("log-test-2");
-    assert_eq!(line["span"]["method"], "POST");
-    assert_eq!(line["span"]["route"], "/items/");
-    assert_eq!(line["span"]["status"], 201);
+    assert_eq!(line["span"]["http.method"], "POST");
+    assert_eq!(line["span"]["http.route"], "/items/");
+    assert_eq!(line["span"]["http.status_code"], 201);
 
     let line = request("log-test-3");
-    assert_eq!(line["span"]["route"], "unmatched");
-    assert_eq!(line["span"]["status"], 404);
+    assert_eq!(line["span"]["http.route"], "default");
+    assert_eq!(line["span"]["http.status_code"], 404);
     assert!(
         lines.iter().any(|l| l["fields"]["message"] == "stopped"),
         "the last line before exit is written:\n{output}"

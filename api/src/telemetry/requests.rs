@@ -1,0 +1,119 @@
+//! What every request goes through first: tracing-actix-web's root span (OpenTelemetry's
+//! semantic conventions: `http.method`, `http.route`, `http.status_code`, `request_id`...),
+//! one `request completed` line with its latency, its metrics, and `X-Request-Id`.
+//!
+//! `X-Request-Id`: a client's id of at most 128 visible ASCII characters is echoed and is the
+//! span's `request_id`; otherwise the id tracing-actix-web generated is used. Never an error.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, root_span};
+
+use crate::metrics;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const MAX_LEN: usize = 128;
+
+/// The request's id and when it started, kept in its extensions.
+#[derive(Clone)]
+struct Started {
+    id: HeaderValue,
+    at: Instant,
+}
+
+fn acceptable(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
+}
+
+/// The root span of every request: `App::wrap(TracingLogger::<RequestSpan>::new())`.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        metrics::started();
+        let span = root_span!(level = tracing::Level::INFO, request);
+        let id = match request.headers().get(&X_REQUEST_ID) {
+            Some(id) if acceptable(id) => {
+                if let Ok(text) = id.to_str() {
+                    span.record("request_id", text);
+                }
+                id.clone()
+            }
+            _ => request
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| HeaderValue::from_str(&id.to_string()).ok())
+                .unwrap_or(HeaderValue::from_static("-")),
+        };
+        request.extensions_mut().insert(Started {
+            id,
+            at: Instant::now(),
+        });
+        span
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let seconds = match outcome {
+            Ok(response) => {
+                let request = response.request();
+                let started = request.extensions().get::<Started>().map(|s| s.at);
+                let seconds = started.map_or(0.0, |at| at.elapsed().as_secs_f64());
+                let route = request.match_name().unwrap_or("unmatched");
+                let status = response.status().as_u16();
+                metrics::finished(request.method().as_str(), route, status, seconds);
+                seconds
+            }
+            Err(error) => {
+                let status = error.as_response_error().status_code().as_u16();
+                metrics::finished("UNKNOWN", "unmatched", status, 0.0);
+                0.0
+            }
+        };
+        // The status first, so that the line carries it.
+        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        let latency_ms = (seconds * 1e6).round() / 1e3;
+        tracing::info!(parent: &span, latency_ms, "request completed");
+    }
+}
+
+/// Puts the request's id on its response: `App::wrap(from_fn(request_id_header))`, inside
+/// the tracing middleware.
+pub async fn request_id_header(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = request.extensions().get::<Started>().map(|s| s.id.clone());
+    let mut response = next.call(request).await?;
+    if let Some(id) = id {
+        response.headers_mut().insert(X_REQUEST_ID, id);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoes_only_short_visible_ascii() {
+        assert!(acceptable(&HeaderValue::from_static("abc-123_XYZ")));
+        assert!(!acceptable(&HeaderValue::from_static("has space")));
+        assert!(!acceptable(&HeaderValue::from_static("")));
+        assert!(!acceptable(
+            &HeaderValue::from_str(&"a".repeat(129)).unwrap()
+        ));
+        assert!(acceptable(
+            &HeaderValue::from_str(&"a".repeat(128)).unwrap()
+        ));
+        assert!(!acceptable(
+            &HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()
+        ));
+    }
+}
