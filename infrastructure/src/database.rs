@@ -4,8 +4,8 @@
 mod handle;
 mod lease;
 
-pub use handle::{Conn, Db};
-pub use lease::PoolStats;
+pub use handle::Db;
+pub use lease::{CHECK_AFTER, PoolStats};
 
 use std::path::Path;
 use std::time::Duration;
@@ -112,8 +112,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .idle_timeout(Duration::from_secs(settings.idle_timeout_secs))
-        // Ping only connections idle long enough to have been dropped by a server or proxy.
-        .test_before_acquire_if_idle_for(Duration::from_secs(10))
+        // Ping connections idle long enough to have been dropped by a restart, a server or
+        // a proxy (the same threshold as for the connections workers keep).
+        .test_before_acquire_if_idle_for(CHECK_AFTER)
         .sqlx_logging(false);
     let cache = settings.statement_cache_capacity;
     match backend {

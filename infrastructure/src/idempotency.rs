@@ -8,7 +8,7 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait};
 
 use crate::PersistenceError;
-use crate::database::{Conn, Db};
+use crate::database::Db;
 use crate::entities::idempotency_key::{self, Column, Entity as Keys};
 use crate::repository::now;
 
@@ -45,26 +45,19 @@ pub struct KeyRef<'a> {
 }
 
 pub async fn claim(db: &Db, key: &KeyRef<'_>) -> Result<Claim, PersistenceError> {
-    let conn = db.conn().await?;
-    let result = claim_on(&conn, key).await;
-    db.release(conn);
-    result
-}
-
-async fn claim_on(conn: &Conn<'_>, key: &KeyRef<'_>) -> Result<Claim, PersistenceError> {
     for _ in 0..3 {
         let now = now();
-        if try_insert(conn, key, now).await? {
+        if try_insert(db, key, now).await? {
             return Ok(Claim::Owner);
         }
         let Some(row) = Keys::find_by_id((key.scope.to_string(), key.key.to_string()))
-            .one(conn)
+            .one(db)
             .await?
         else {
             continue; // deleted in between: try again
         };
         if row.expires_at <= now {
-            delete_where(conn, key, Column::ExpiresAt.lte(now)).await?;
+            delete_where(db, key, Column::ExpiresAt.lte(now)).await?;
             continue;
         }
         if row.fingerprint != key.fingerprint {
@@ -81,7 +74,7 @@ async fn claim_on(conn: &Conn<'_>, key: &KeyRef<'_>) -> Result<Claim, Persistenc
         if now - row.locked_at < key.abandoned_after {
             return Ok(Claim::InFlight);
         }
-        if take_over(conn, key, row.locked_at, now).await? {
+        if take_over(db, key, row.locked_at, now).await? {
             return Ok(Claim::Owner);
         }
     }
@@ -89,7 +82,7 @@ async fn claim_on(conn: &Conn<'_>, key: &KeyRef<'_>) -> Result<Claim, Persistenc
 }
 
 async fn try_insert(
-    conn: &Conn<'_>,
+    db: &Db,
     key: &KeyRef<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool, PersistenceError> {
@@ -110,12 +103,12 @@ async fn try_insert(
                 .do_nothing()
                 .to_owned(),
         )
-        .build(conn.get_database_backend());
-    Ok(conn.execute_raw(insert).await?.rows_affected() == 1)
+        .build(db.get_database_backend());
+    Ok(db.execute_raw(insert).await?.rows_affected() == 1)
 }
 
 async fn take_over(
-    conn: &Conn<'_>,
+    db: &Db,
     key: &KeyRef<'_>,
     locked_at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -126,13 +119,13 @@ async fn take_over(
         .filter(Column::Key.eq(key.key))
         .filter(Column::Status.is_null())
         .filter(Column::LockedAt.eq(locked_at))
-        .exec(conn)
+        .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
 }
 
 async fn delete_where(
-    conn: &Conn<'_>,
+    db: &Db,
     key: &KeyRef<'_>,
     condition: sea_orm::sea_query::SimpleExpr,
 ) -> Result<(), PersistenceError> {
@@ -140,7 +133,7 @@ async fn delete_where(
         .filter(Column::Scope.eq(key.scope))
         .filter(Column::Key.eq(key.key))
         .filter(condition)
-        .exec(conn)
+        .exec(db)
         .await?;
     Ok(())
 }
@@ -151,36 +144,28 @@ pub async fn complete(
     key: &KeyRef<'_>,
     response: &StoredResponse,
 ) -> Result<(), PersistenceError> {
-    let conn = db.conn().await?;
-    let result = Keys::update_many()
+    Keys::update_many()
         .col_expr(Column::Status, Expr::value(i32::from(response.status)))
         .col_expr(Column::Body, Expr::value(response.body.clone()))
         .col_expr(Column::Location, Expr::value(response.location.clone()))
         .col_expr(Column::Etag, Expr::value(response.etag.clone()))
         .filter(Column::Scope.eq(key.scope))
         .filter(Column::Key.eq(key.key))
-        .exec(&conn)
-        .await;
-    db.release(conn);
-    result?;
+        .exec(db)
+        .await?;
     Ok(())
 }
 
 /// Gives the key up (the request failed in a way worth retrying), so a retry runs again.
 pub async fn release(db: &Db, key: &KeyRef<'_>) -> Result<(), PersistenceError> {
-    let conn = db.conn().await?;
-    let result = delete_where(&conn, key, Column::Status.is_null()).await;
-    db.release(conn);
-    result
+    delete_where(db, key, Column::Status.is_null()).await
 }
 
 /// Deletes expired keys; returns how many.
 pub async fn purge_expired(db: &Db) -> Result<u64, PersistenceError> {
-    let conn = db.conn().await?;
     let result = Keys::delete_many()
         .filter(Column::ExpiresAt.lte(now()))
-        .exec(&conn)
-        .await;
-    db.release(conn);
-    Ok(result?.rows_affected)
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }

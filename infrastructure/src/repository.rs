@@ -4,24 +4,23 @@
 //! concurrent writers cannot lose updates and no request does per-row work.
 
 mod conditions;
-mod statements;
 
 use std::marker::PhantomData;
 use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::query::{CountMode, Cursor, ListParams, Pagination, QuerySpec, Value};
-use sea_orm::sea_query::{Asterisk, Expr, Func, IntoValueTuple, Query, ReturningClause};
+use sea_orm::sea_query::{Asterisk, Expr, Func, IntoValueTuple};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DbBackend, DbErr, EntityTrait, ExprTrait, FromQueryResult, IntoActiveModel, Iterable,
-    ModelTrait, PaginatorTrait, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select, SelectModel, SelectorRaw, Statement,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
+    ExprTrait, FromQueryResult, IntoActiveModel, Iterable, ModelTrait, PaginatorTrait,
+    PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    Statement,
 };
 use tracing::instrument;
 
 use crate::PersistenceError;
-use crate::database::{Conn, Db};
+use crate::database::Db;
 
 pub use conditions::check_columns;
 
@@ -111,44 +110,16 @@ where
 
     #[instrument(level = "debug", skip_all)]
     pub async fn get(&self, key: E::Key) -> Result<Option<E::Model>, PersistenceError> {
-        if self.scope.is_empty() {
-            // The hot path: the same statement every time but for the key.
-            let bound = self.key_and_versions(&key, None).collect();
-            let statement = self.statement("get", 0, bound, |_| {
-                Ok(E::find()
-                    .filter(self.by_id(key.clone()))
-                    .build(self.backend()))
-            })?;
-            return self.fetch_one(statement).await;
-        }
-        let conn = self.db.conn().await?;
-        let row = E::find().filter(self.by_id(key)).one(&conn).await;
-        self.db.release(conn);
-        Ok(row?)
+        Ok(E::find().filter(self.by_id(key)).one(self.db).await?)
     }
 
     #[instrument(level = "debug", skip_all)]
-    pub async fn insert(&self, mut values: E::ActiveModel) -> Result<E::Model, PersistenceError>
+    pub async fn insert(&self, values: E::ActiveModel) -> Result<E::Model, PersistenceError>
     where
         E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
         E::Model: IntoActiveModel<E::ActiveModel>,
     {
-        if !self.cacheable() {
-            let conn = self.db.conn().await?;
-            let row = E::insert(values).exec_with_returning(&conn).await;
-            self.db.release(conn);
-            return Ok(row?);
-        }
-        let (shape, bound) = take_bound(&mut values, true);
-        let statement = self.statement("insert", shape, bound, |bound| {
-            let mut insert = E::insert(rebuild::<E::ActiveModel>(shape, bound)?);
-            let backend = self.backend();
-            let query = QueryTrait::query(&mut insert).returning(returning::<E>(backend));
-            Ok(backend.build(query))
-        })?;
-        self.fetch_one(statement)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("Failed to find inserted item".into()).into())
+        Ok(E::insert(values).exec_with_returning(self.db).await?)
     }
 
     /// Updates the row in one statement, bumping its version; with `expected` set, only
@@ -157,43 +128,25 @@ where
     pub async fn update(
         &self,
         key: E::Key,
-        mut values: E::ActiveModel,
+        values: E::ActiveModel,
         expected: Option<&[i64]>,
     ) -> Result<Written<E::Model>, PersistenceError>
     where
         E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
     {
-        let version = E::version_column();
-        let build = |values: E::ActiveModel| {
-            let mut update = E::update_many().set(values).filter(self.by_id(key.clone()));
-            if let Some(version) = version {
-                update = update.col_expr(version, Expr::col(version).add(VERSION_STEP));
-                if let Some(expected) = expected {
-                    update = update.filter(version.is_in(expected.iter().copied()));
-                }
+        let mut update = E::update_many().set(values).filter(self.by_id(key.clone()));
+        if let Some(version) = E::version_column() {
+            update = update.col_expr(version, Expr::col(version).add(VERSION_STEP));
+            if let Some(expected) = expected {
+                update = update.filter(version.is_in(expected.iter().copied()));
             }
-            update
-        };
-        let rows = if self.cacheable() && version.is_some() {
-            let (mask, mut bound) = take_bound(&mut values, false);
-            let set = bound.len();
-            bound.push(VERSION_STEP.into());
-            bound.extend(self.key_and_versions(&key, expected));
-            let shape = mask | versions_shape(expected);
-            let statement = self.statement("update", shape, bound, |bound| {
-                let mut update = build(rebuild::<E::ActiveModel>(mask, &bound[..set])?);
-                let backend = self.backend();
-                let query = QueryTrait::query(&mut update).returning(returning::<E>(backend));
-                Ok(backend.build(query))
-            })?;
-            self.fetch_one(statement).await?
-        } else {
-            let conn = self.db.conn().await?;
-            let rows = build(values).exec_with_returning(&conn).await;
-            self.db.release(conn);
-            rows?.into_iter().next()
-        };
-        match rows {
+        }
+        match update
+            .exec_with_returning(self.db)
+            .await?
+            .into_iter()
+            .next()
+        {
             Some(model) => Ok(Written::Done(model)),
             None => self.missing_or_stale(key, expected).await,
         }
@@ -206,82 +159,14 @@ where
         key: E::Key,
         expected: Option<&[i64]>,
     ) -> Result<Written<()>, PersistenceError> {
-        let delete = || {
-            let mut delete = E::delete_many().filter(self.by_id(key.clone()));
-            if let (Some(version), Some(expected)) = (E::version_column(), expected) {
-                delete = delete.filter(version.is_in(expected.iter().copied()));
-            }
-            delete
-        };
-        let statement = if self.cacheable() {
-            let bound = self.key_and_versions(&key, expected).collect();
-            self.statement("delete", versions_shape(expected), bound, |_| {
-                Ok(self.backend().build(QueryTrait::query(&mut delete())))
-            })?
-        } else {
-            self.backend().build(QueryTrait::query(&mut delete()))
-        };
-        let conn = self.db.conn().await?;
-        let deleted = conn.execute_raw(statement).await;
-        self.db.release(conn);
-        if deleted?.rows_affected() > 0 {
+        let mut delete = E::delete_many().filter(self.by_id(key.clone()));
+        if let (Some(version), Some(expected)) = (E::version_column(), expected) {
+            delete = delete.filter(version.is_in(expected.iter().copied()));
+        }
+        if delete.exec(self.db).await?.rows_affected > 0 {
             return Ok(Written::Done(()));
         }
         self.missing_or_stale(key, expected).await
-    }
-
-    /// Runs a statement that returns at most one row.
-    async fn fetch_one(&self, statement: Statement) -> Result<Option<E::Model>, PersistenceError> {
-        let conn = self.db.conn().await?;
-        let row = SelectorRaw::<SelectModel<E::Model>>::from_statement(statement)
-            .one(&conn)
-            .await;
-        self.db.release(conn);
-        Ok(row?)
-    }
-
-    fn backend(&self) -> DbBackend {
-        self.db.shared().get_database_backend()
-    }
-
-    /// Whether writes may take their SQL from the statement cache: not when a scope adds
-    /// conditions of its own, nor for tables too wide for a shape's bitmask, nor without
-    /// `RETURNING`.
-    fn cacheable(&self) -> bool {
-        self.scope.is_empty()
-            && E::Column::iter().count() <= 32
-            && self.backend().support_returning()
-    }
-
-    /// The values a statement filtering by key (and versions) binds after its own.
-    fn key_and_versions(
-        &self,
-        key: &E::Key,
-        expected: Option<&[i64]>,
-    ) -> impl Iterator<Item = sea_orm::Value> {
-        let id: Id<E> = key.clone().into();
-        id.into_value_tuple()
-            .into_iter()
-            .chain(expected.unwrap_or_default().iter().map(|&v| v.into()))
-    }
-
-    /// A statement of `operation`: its SQL from this worker's cache once its shape is known,
-    /// otherwise built by `build` from the values it binds (and cached if it binds exactly
-    /// `bound`).
-    fn statement(
-        &self,
-        operation: &'static str,
-        shape: u64,
-        bound: Vec<sea_orm::Value>,
-        build: impl FnOnce(&[sea_orm::Value]) -> Result<Statement, DbErr>,
-    ) -> Result<Statement, DbErr> {
-        let backend = self.backend();
-        if let Some(sql) = statements::lookup::<E>(operation, shape, backend) {
-            return Ok(Statement::from_sql_and_values(backend, &*sql, bound));
-        }
-        let built = build(&bound)?;
-        statements::remember::<E>(operation, shape, &built, &bound);
-        Ok(built)
     }
 
     /// After a conditional write matched nothing: was the row absent, or changed?
@@ -314,18 +199,7 @@ where
         spec: &QuerySpec,
         params: &ListParams,
     ) -> Result<Page<E::Model>, PersistenceError> {
-        let conn = self.db.conn().await?;
-        let page = self.list_on(&conn, spec, params).await;
-        self.db.release(conn);
-        page
-    }
-
-    async fn list_on(
-        &self,
-        conn: &Conn<'_>,
-        spec: &QuerySpec,
-        params: &ListParams,
-    ) -> Result<Page<E::Model>, PersistenceError> {
+        let conn = self.db;
         let filtered = E::find()
             .filter(self.scope.clone())
             .filter(conditions::filters::<E>(spec, params)?);
@@ -373,7 +247,7 @@ where
     /// The page with the count of all matching rows in one round trip: each row carries
     /// `(SELECT COUNT(*) ... same filters)`, which the database evaluates once.
     async fn counted_page(
-        conn: &Conn<'_>,
+        conn: &Db,
         page: Select<E>,
         filtered: &Select<E>,
     ) -> Result<(Vec<E::Model>, Option<u64>), PersistenceError> {
@@ -396,7 +270,7 @@ where
 
     async fn cursor_page(
         &self,
-        conn: &Conn<'_>,
+        conn: &Db,
         filtered: Select<E>,
         ordering: &[(E::Column, bool)],
         size: u64,
@@ -439,7 +313,7 @@ where
     /// planner's estimate of a large table), or counted along with the page.
     async fn count(
         &self,
-        conn: &Conn<'_>,
+        conn: &Db,
         filtered: &Select<E>,
         mode: CountMode,
     ) -> Result<Count, PersistenceError> {
@@ -458,10 +332,7 @@ where
     }
 
     /// The planner's row estimate for the filtered rows (PostgreSQL), as PostgREST does.
-    async fn estimate(
-        conn: &Conn<'_>,
-        filtered: &Select<E>,
-    ) -> Result<Option<u64>, PersistenceError> {
+    async fn estimate(conn: &Db, filtered: &Select<E>) -> Result<Option<u64>, PersistenceError> {
         let statement = filtered.build(DatabaseBackend::Postgres);
         let explain = Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
@@ -490,54 +361,6 @@ const COUNT_ALIAS: &str = "__total_count";
 /// What every write adds to the version column.
 const VERSION_STEP: i32 = 1;
 
-/// The `RETURNING` list SeaORM puts on writes: every column, as a read selects it.
-fn returning<E: EntityTrait>(backend: DbBackend) -> ReturningClause {
-    Query::returning().exprs(
-        E::Column::iter().map(|column| column.select_as(column.into_returning_expr(backend))),
-    )
-}
-
-/// Takes out of `model` the values a write binds, in column order, with the bitmask of their
-/// columns: `Set` values, and for an insert `Unchanged` ones too (SeaORM's `Insert` binds
-/// both, its `UpdateMany` only `Set` ones). At most 32 columns (see `cacheable`).
-fn take_bound<A: ActiveModelTrait>(
-    model: &mut A,
-    unchanged_too: bool,
-) -> (u64, Vec<sea_orm::Value>) {
-    let mut mask = 0;
-    let mut values = Vec::new();
-    for (i, column) in <A::Entity as EntityTrait>::Column::iter().enumerate() {
-        let value = match model.take(column) {
-            ActiveValue::Set(value) => value,
-            ActiveValue::Unchanged(value) if unchanged_too => value,
-            _ => continue,
-        };
-        mask |= 1 << i;
-        values.push(value);
-    }
-    (mask, values)
-}
-
-/// A model binding `values` in the columns of `mask`: the same statement as the model they
-/// were taken from.
-fn rebuild<A: ActiveModelTrait>(mask: u64, values: &[sea_orm::Value]) -> Result<A, DbErr> {
-    let mut model = A::default();
-    let mut values = values.iter();
-    for (i, column) in <A::Entity as EntityTrait>::Column::iter().enumerate() {
-        if mask & (1 << i) != 0
-            && let Some(value) = values.next()
-        {
-            model.try_set(column, value.clone())?;
-        }
-    }
-    Ok(model)
-}
-
-/// The part of a write's shape that says how many versions it accepts (none: unconditional).
-fn versions_shape(expected: Option<&[i64]>) -> u64 {
-    expected.map_or(0, |versions| (versions.len() as u64 + 1) << 32)
-}
-
 /// Below this many estimated rows an exact count is cheap, and estimates of small or freshly
 /// filled tables are the least accurate: count them.
 const ESTIMATE_THRESHOLD: u64 = 1000;
@@ -558,10 +381,21 @@ mod tests {
     use super::*;
     use crate::entities::item;
 
-    /// Every statement of Item's hot paths is verified and kept after its first use, and the
-    /// kept SQL then does what the built one did (a real SQLite database, one thread).
+    /// Repository futures hold their connection in an RAII lease and can move between threads.
+    #[test]
+    fn operations_are_send() {
+        fn send<T: Send>(_: &T) {}
+        let shared = sea_orm::DatabaseConnection::default();
+        let db = Db::transient(shared, true);
+        let items = Repository::<item::Entity>::new(&db, Condition::all());
+        send(&items.get(1));
+        send(&items.delete(1, Some(&[1])));
+        send(&items.insert(<item::ActiveModel as Default>::default()));
+    }
+
+    /// Insert, get, compare-and-set update and delete of Item on a real SQLite database.
     #[tokio::test]
-    async fn item_statements_are_kept_and_reused_correctly() {
+    async fn item_writes_are_compare_and_set() {
         let shared = Database::connect("sqlite::memory:").await.unwrap();
         let backend = shared.get_database_backend();
         shared
@@ -604,10 +438,8 @@ mod tests {
                 items.delete(created.id, Some(&[2])).await,
                 Ok(Written::Done(()))
             ));
-            assert!(matches!(items.get(created.id).await, Ok(None)));
-            assert_eq!(
-                statements::kept::<item::Entity>(),
-                ["delete", "get", "insert", "update"],
+            assert!(
+                matches!(items.get(created.id).await, Ok(None)),
                 "round {round}"
             );
         }

@@ -49,17 +49,13 @@ pub async fn create(db: &Db, name: &str) -> Result<(TokenInfo, String), Persiste
         last_used_at: Set(None),
         revoked_at: Set(None),
     };
-    let conn = db.conn().await?;
-    let row = Tokens::insert(values).exec_with_returning(&conn).await;
-    db.release(conn);
-    Ok((row?.into(), key.key))
+    let row = Tokens::insert(values).exec_with_returning(db).await?;
+    Ok((row.into(), key.key))
 }
 
 pub async fn list(db: &Db) -> Result<Vec<TokenInfo>, PersistenceError> {
-    let conn = db.conn().await?;
-    let rows = Tokens::find().order_by_asc(Column::Id).all(&conn).await;
-    db.release(conn);
-    Ok(rows?.into_iter().map(TokenInfo::from).collect())
+    let rows = Tokens::find().order_by_asc(Column::Id).all(db).await?;
+    Ok(rows.into_iter().map(TokenInfo::from).collect())
 }
 
 /// Revokes the token with this id or prefix; `false` when there is none (or it already was).
@@ -68,15 +64,13 @@ pub async fn revoke(db: &Db, id_or_prefix: &str) -> Result<bool, PersistenceErro
         Ok(id) => Column::Id.eq(id),
         Err(_) => Column::Prefix.eq(id_or_prefix),
     };
-    let conn = db.conn().await?;
     let result = Tokens::update_many()
         .col_expr(Column::RevokedAt, sea_orm::sea_query::Expr::value(now()))
         .filter(which)
         .filter(Column::RevokedAt.is_null())
-        .exec(&conn)
-        .await;
-    db.release(conn);
-    Ok(result?.rows_affected > 0)
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
 }
 
 /// The caller a presented key belongs to: `None` for unknown, malformed or revoked keys.
@@ -84,35 +78,22 @@ pub async fn authenticate(db: &Db, key: &str) -> Result<Option<Principal>, Persi
     let Some(prefix) = key_prefix(key) else {
         return Ok(None);
     };
-    let conn = db.conn().await?;
     let row = Tokens::find()
         .filter(Column::Prefix.eq(prefix))
-        .one(&conn)
-        .await;
-    let row = match row {
-        Ok(Some(row)) if row.revoked_at.is_none() && verify_key(key, &row.key_hash) => row,
-        Ok(_) => {
-            db.release(conn);
-            return Ok(None);
-        }
-        Err(error) => {
-            db.release(conn);
-            return Err(error.into());
-        }
+        .one(db)
+        .await?;
+    let Some(row) = row.filter(|row| row.revoked_at.is_none() && verify_key(key, &row.key_hash))
+    else {
+        return Ok(None);
     };
     let now = now();
-    let touched = if row.last_used_at.is_none_or(|used| now - used > TOUCH_EVERY) {
+    if row.last_used_at.is_none_or(|used| now - used > TOUCH_EVERY) {
         Tokens::update_many()
             .col_expr(Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
             .filter(Column::Id.eq(row.id))
-            .exec(&conn)
-            .await
-            .map(|_| ())
-    } else {
-        Ok(())
-    };
-    db.release(conn);
-    touched?;
+            .exec(db)
+            .await?;
+    }
     Ok(Some(Principal {
         token_id: row.id,
         name: row.name,

@@ -1,29 +1,25 @@
-//! [`Db`]: how one HTTP worker's requests reach the database.
+//! [`Db`]: how one HTTP worker's statements reach the database. It is a SeaORM connection
+//! (`.one(db)`, `.all(db)`, `.exec(db)`), so every operation takes one path: SeaORM builds the
+//! statement, `Db` runs it on a connection lent for that statement alone.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, Statement,
 };
 
-use std::sync::Arc;
-
-use super::lease::{Lease, Leases, PoolStats};
+use super::lease::{Fetch, Fetched, Leases, PoolStats};
 
 /// The shared SeaORM pool, plus on PostgreSQL the connections this worker keeps leased.
-/// One per worker (it is not `Sync`); cheap to build.
+/// One per worker; cheap to build.
 pub struct Db {
     shared: DatabaseConnection,
-    leases: Option<Leases>,
-}
-
-/// A connection for one operation: the shared pool itself, or a leased connection.
-pub enum Conn<'a> {
-    Shared(&'a DatabaseConnection),
-    Leased(Lease),
+    leases: Option<Arc<Leases>>,
 }
 
 impl Db {
-    /// `keep`: how many connections this worker may hold between requests; `stats` is
+    /// `keep`: how many connections this worker may hold between statements; `stats` is
     /// shared by all workers; without `prepared_statements` (PgBouncer in transaction mode
     /// before 1.21) statements go out with their values inlined, leaving no server state.
     pub fn new(
@@ -32,20 +28,38 @@ impl Db {
         stats: Arc<PoolStats>,
         prepared_statements: bool,
     ) -> Db {
-        let leases = Leases::new(&shared, keep, stats, !prepared_statements);
-        Db { shared, leases }
+        Self::with(shared, keep, stats, prepared_statements, true)
     }
 
     /// A handle for occasional work (housekeeping, the CLI): it keeps no connection between
-    /// operations, but talks to the database the way the workers do.
+    /// statements, but talks to the database the way the workers do.
     pub fn transient(shared: DatabaseConnection, prepared_statements: bool) -> Db {
-        let leases = Leases::new(
-            &shared,
+        Self::with(
+            shared,
             1,
             Arc::new(PoolStats::default()),
-            !prepared_statements,
+            prepared_statements,
+            false,
         )
-        .map(Leases::transient);
+    }
+
+    fn with(
+        shared: DatabaseConnection,
+        keep: usize,
+        stats: Arc<PoolStats>,
+        prepared_statements: bool,
+        retain: bool,
+    ) -> Db {
+        let leases = match shared.get_database_backend() {
+            DbBackend::Postgres if keep > 0 => Some(Arc::new(Leases::new(
+                shared.get_postgres_connection_pool().clone(),
+                keep,
+                stats,
+                !prepared_statements,
+                retain,
+            ))),
+            _ => None,
+        };
         Db { shared, leases }
     }
 
@@ -53,55 +67,91 @@ impl Db {
         &self.shared
     }
 
-    pub async fn conn(&self) -> Result<Conn<'_>, DbErr> {
-        match &self.leases {
-            Some(leases) => Ok(Conn::Leased(leases.lease().await?)),
-            None => Ok(Conn::Shared(&self.shared)),
+    /// Runs one statement on a lent connection. A read (`SELECT`) whose connection failed
+    /// is run once more on another: the first failure after a database restart costs
+    /// nothing, and a read changes nothing if it did reach the database.
+    async fn run(
+        leases: &Arc<Leases>,
+        statement: Statement,
+        fetch: Option<Fetch>,
+    ) -> Result<Fetched, DbErr> {
+        if !is_read(&statement.sql) {
+            return leases.lease().await?.run(statement, fetch).await;
         }
-    }
-
-    /// Hands a connection back after its operation.
-    pub fn release(&self, conn: Conn<'_>) {
-        if let (Conn::Leased(lease), Some(leases)) = (conn, &self.leases) {
-            leases.give_back(lease);
+        let mut lease = leases.lease().await?;
+        match lease.run(statement.clone(), fetch).await {
+            Err(_) if lease.is_broken() => {
+                drop(lease);
+                leases.lease().await?.run(statement, fetch).await
+            }
+            result => result,
         }
     }
 }
 
+/// Statements that only read: safe to run twice.
+fn is_read(sql: &str) -> bool {
+    sql.get(..7)
+        .is_some_and(|start| start.eq_ignore_ascii_case("SELECT "))
+}
+
 #[async_trait]
-impl ConnectionTrait for Conn<'_> {
+impl ConnectionTrait for Db {
     fn get_database_backend(&self) -> DbBackend {
-        match self {
-            Conn::Shared(db) => db.get_database_backend(),
-            Conn::Leased(lease) => lease.get_database_backend(),
-        }
+        self.shared.get_database_backend()
     }
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
-        match self {
-            Conn::Shared(db) => db.execute_raw(statement).await,
-            Conn::Leased(lease) => lease.execute_raw(statement).await,
+        let Some(leases) = &self.leases else {
+            return self.shared.execute_raw(statement).await;
+        };
+        match Self::run(leases, statement, None).await? {
+            Fetched::Done(result) => Ok(result),
+            _ => unreachable!("an execution returns no rows"),
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        match self {
-            Conn::Shared(db) => db.execute_unprepared(sql).await,
-            Conn::Leased(lease) => lease.execute_unprepared(sql).await,
+        match &self.leases {
+            Some(_) => {
+                self.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+                    .await
+            }
+            None => self.shared.execute_unprepared(sql).await,
         }
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match self {
-            Conn::Shared(db) => db.query_one_raw(statement).await,
-            Conn::Leased(lease) => lease.query_one_raw(statement).await,
+        let Some(leases) = &self.leases else {
+            return self.shared.query_one_raw(statement).await;
+        };
+        match Self::run(leases, statement, Some(Fetch::One)).await? {
+            Fetched::One(row) => Ok(row),
+            _ => unreachable!("asked for one row"),
         }
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match self {
-            Conn::Shared(db) => db.query_all_raw(statement).await,
-            Conn::Leased(lease) => lease.query_all_raw(statement).await,
+        let Some(leases) = &self.leases else {
+            return self.shared.query_all_raw(statement).await;
+        };
+        match Self::run(leases, statement, Some(Fetch::All)).await? {
+            Fetched::All(rows) => Ok(rows),
+            _ => unreachable!("asked for all rows"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_selects_are_reads() {
+        assert!(is_read("SELECT \"items\".\"id\" FROM \"items\""));
+        assert!(is_read("select 1 "));
+        assert!(!is_read("INSERT INTO \"items\" VALUES ($1) RETURNING *"));
+        assert!(!is_read("UPDATE items SET a = 1"));
+        assert!(!is_read("SELECT"));
     }
 }

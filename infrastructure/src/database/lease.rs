@@ -1,32 +1,36 @@
-//! Connections a worker keeps between requests (PostgreSQL).
+//! Connections a worker keeps between requests (PostgreSQL), handed out as RAII [`Lease`]s.
 //!
 //! sqlx's pool pings a connection with a full round trip every time it is returned, and sets
-//! a timer on every acquire. Taking a connection per query therefore costs a second round
-//! trip to the database. Each HTTP worker instead holds up to `keep` connections (its share
-//! of the pool) and hands them to its requests in turn; a request finding all of them busy
-//! waits for one, up to the acquire timeout. The pool still opens, limits, times out and
-//! recovers connections. A connection that failed with anything but a database error, or
-//! sat unused long enough to have been dropped by a server or proxy, goes back to the pool
-//! (which tests it) instead of being kept.
+//! a timer on every acquire. Taking a connection per statement from it would cost a second
+//! round trip each time. Each HTTP worker instead keeps up to `keep` connections (its share
+//! of the pool) and lends them to its statements in turn; a statement finding all of them
+//! busy waits for one, up to the acquire timeout. The pool still opens, limits, times out and
+//! recovers connections.
+//!
+//! A lease goes back on drop, on every path. What happens then depends on how it ended:
+//! - its statement finished: the connection is kept for the next statement;
+//! - its future was dropped mid-statement (the client went away): the connection, whose
+//!   answer is still on the wire, goes back to the pool, which tests it before reuse;
+//! - it failed with anything but the database refusing the statement: the connection is
+//!   closed, and so is every connection any worker kept idle from before that moment: after
+//!   a restart of the database, none of them is alive.
+//!
+//! A kept connection idle for longer than [`CHECK_AFTER`] is pinged before use, as pgx and
+//! HikariCP do: a database restarted while the service was quiet costs no request.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use sea_orm::error::ConnAcquireErr;
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::{self, Executor, PgPool, Postgres};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
-    Statement,
-};
+use sea_orm::sqlx::{self, Connection, Executor, PgPool, Postgres};
+use sea_orm::{DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
 use sea_query_sqlx::SqlxValues;
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Kept connections unused for longer than this are handed back to the pool, which pings
-/// them before reuse.
-const STALE_AFTER: Duration = Duration::from_secs(10);
+/// Kept connections unused for longer than this are pinged before their next statement.
+pub const CHECK_AFTER: Duration = Duration::from_secs(1);
 
 /// One worker's kept connections.
 pub struct Leases {
@@ -35,7 +39,7 @@ pub struct Leases {
     /// Send statements with their values inlined over the simple query protocol: no state
     /// left on the server (PgBouncer in transaction mode before 1.21).
     inline: bool,
-    /// Keep connections between operations (workers); otherwise return them to the pool.
+    /// Keep connections between statements (workers); otherwise return them to the pool.
     retain: bool,
     /// One permit per connection this worker may hold, in use or idle.
     permits: Arc<Semaphore>,
@@ -43,13 +47,39 @@ pub struct Leases {
     stats: Arc<PoolStats>,
 }
 
-/// Counts across all workers, for metrics.
+/// Counts across all workers, for metrics, and the moment of the last connection failure.
 #[derive(Debug, Default)]
 pub struct PoolStats {
     /// Connections workers keep idle between requests (in use, from the pool's view).
     pub kept_idle: AtomicI64,
     /// Requests waiting for a connection.
     pub waiting: AtomicI64,
+    /// Connections closed after a connection-level failure or a failed check.
+    pub discarded: AtomicU64,
+    /// When a connection last failed, in nanoseconds after [`epoch`] (0: never).
+    last_failure: AtomicU64,
+}
+
+/// The origin of [`PoolStats::last_failure`].
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn since_epoch(at: Instant) -> u64 {
+    at.saturating_duration_since(epoch()).as_nanos() as u64
+}
+
+impl PoolStats {
+    fn failed_now(&self) {
+        self.last_failure
+            .fetch_max(since_epoch(Instant::now()).max(1), Ordering::Relaxed);
+    }
+
+    /// Whether a connection failed after `at` (one kept idle since then is suspect).
+    fn failed_since(&self, at: Instant) -> bool {
+        self.last_failure.load(Ordering::Relaxed) >= since_epoch(at).max(1)
+    }
 }
 
 /// Counts a waiting request for as long as it lives.
@@ -69,31 +99,26 @@ impl Drop for Waiting<'_> {
 }
 
 impl Leases {
-    /// `None` unless `db` is a PostgreSQL pool.
     pub fn new(
-        db: &DatabaseConnection,
+        pool: PgPool,
         keep: usize,
         stats: Arc<PoolStats>,
         inline: bool,
-    ) -> Option<Leases> {
-        match db.get_database_backend() {
-            DbBackend::Postgres if keep > 0 => {
-                let pool = db.get_postgres_connection_pool().clone();
-                Some(Leases {
-                    acquire_timeout: pool.options().get_acquire_timeout(),
-                    pool,
-                    idle: std::sync::Mutex::new(Vec::with_capacity(keep)),
-                    inline,
-                    retain: true,
-                    permits: Arc::new(Semaphore::new(keep)),
-                    stats,
-                })
-            }
-            _ => None,
+        retain: bool,
+    ) -> Leases {
+        Leases {
+            acquire_timeout: pool.options().get_acquire_timeout(),
+            pool,
+            idle: std::sync::Mutex::new(Vec::with_capacity(keep)),
+            inline,
+            retain,
+            permits: Arc::new(Semaphore::new(keep.max(1))),
+            stats,
         }
     }
 
-    pub async fn lease(&self) -> Result<Lease, DbErr> {
+    /// A connection for one statement: a kept one (checked if it sat idle), else the pool's.
+    pub async fn lease(self: &Arc<Self>) -> Result<Lease, DbErr> {
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -104,75 +129,180 @@ impl Leases {
                     .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?
             }
         };
-        loop {
-            let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            if kept.is_some() {
-                self.stats.kept_idle.fetch_sub(1, Ordering::Relaxed);
+        while let Some((mut connection, since)) = self.take_idle() {
+            if self.stats.failed_since(since) {
+                self.discard(connection);
+                continue;
             }
-            match kept {
-                Some((connection, since)) if since.elapsed() < STALE_AFTER => {
-                    return Ok(Lease::new(connection, permit, self.inline));
-                }
-                Some(stale) => drop(stale),
-                None => break,
+            if since.elapsed() >= CHECK_AFTER && connection.ping().await.is_err() {
+                self.stats.failed_now();
+                self.discard(connection);
+                continue;
             }
+            return Ok(self.lend(connection, permit));
         }
         // Boxed: the pool's acquire (which may connect) is a large future, and every
         // request's future would otherwise carry room for it and be copied with it.
         let connection = Box::pin(self.pool.acquire()).await.map_err(acquire_error)?;
-        Ok(Lease::new(connection, permit, self.inline))
+        Ok(self.lend(connection, permit))
     }
 
-    /// The same, returning each connection to the pool after its operation.
-    pub fn transient(self) -> Leases {
-        Leases {
-            retain: false,
-            ..self
+    fn take_idle(&self) -> Option<(PoolConnection<Postgres>, Instant)> {
+        let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        if kept.is_some() {
+            self.stats.kept_idle.fetch_sub(1, Ordering::Relaxed);
         }
+        kept
     }
 
-    /// Keeps the connection for the next request, unless it broke.
-    pub fn give_back(&self, lease: Lease) {
-        if self.retain && !lease.broken.load(Ordering::Relaxed) {
-            let connection = lease.connection.into_inner();
-            self.idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((connection, Instant::now()));
-            self.stats.kept_idle.fetch_add(1, Ordering::Relaxed);
-        }
-        // The permit is released as the lease is dropped: after its connection is idle again.
-    }
-}
-
-/// A connection taken for one operation.
-pub struct Lease {
-    connection: Mutex<PoolConnection<Postgres>>,
-    broken: AtomicBool,
-    inline: bool,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Lease {
-    fn new(
+    fn lend(
+        self: &Arc<Self>,
         connection: PoolConnection<Postgres>,
         permit: OwnedSemaphorePermit,
-        inline: bool,
     ) -> Lease {
         Lease {
-            connection: Mutex::new(connection),
-            broken: AtomicBool::new(false),
-            inline,
+            connection: Some(connection),
+            home: self.clone(),
+            state: State::Ready,
             _permit: permit,
         }
     }
 
-    /// An error other than the database refusing a statement leaves the connection in doubt.
-    fn failed(&self, error: sqlx::Error, wrap: fn(RuntimeErr) -> DbErr) -> DbErr {
-        if !matches!(error, sqlx::Error::Database(_)) {
-            self.broken.store(true, Ordering::Relaxed);
+    /// Closes a connection instead of returning it to the pool.
+    fn discard(&self, mut connection: PoolConnection<Postgres>) {
+        self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+        connection.close_on_drop();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Ready,
+    /// A statement was sent and its answer not read: the future was dropped mid-statement
+    /// if the lease is dropped in this state.
+    InFlight,
+    /// A connection-level failure: the connection cannot be trusted again.
+    Broken,
+}
+
+/// A connection lent for one statement; it goes back when dropped.
+pub struct Lease {
+    connection: Option<PoolConnection<Postgres>>,
+    home: Arc<Leases>,
+    state: State,
+    // Dropped after `drop` has put the connection back: a waiting statement then finds it.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        match self.state {
+            State::Broken => {
+                self.home.stats.failed_now();
+                self.home.discard(connection);
+            }
+            // Back to the pool, which drains and tests it before anyone uses it again.
+            State::InFlight => drop(connection),
+            State::Ready if !self.home.retain => drop(connection),
+            State::Ready => {
+                self.home
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((connection, Instant::now()));
+                self.home.stats.kept_idle.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        wrap(RuntimeErr::SqlxError(Arc::new(error)))
+    }
+}
+
+/// How a statement's rows come back.
+#[derive(Debug, Clone, Copy)]
+pub enum Fetch {
+    One,
+    All,
+}
+
+/// What a statement returned.
+pub enum Fetched {
+    Done(ExecResult),
+    One(Option<QueryResult>),
+    All(Vec<QueryResult>),
+}
+
+impl Lease {
+    /// Whether the last statement failed at the connection level.
+    pub fn is_broken(&self) -> bool {
+        self.state == State::Broken
+    }
+
+    /// Runs `statement`; `None` executes it without reading rows.
+    pub async fn run(
+        &mut self,
+        statement: Statement,
+        fetch: Option<Fetch>,
+    ) -> Result<Fetched, DbErr> {
+        let inline = self.home.inline;
+        let connection = self
+            .connection
+            .as_deref_mut()
+            .expect("a lease holds its connection until dropped");
+        self.state = State::InFlight;
+        let result = if inline {
+            let sql = sqlx::AssertSqlSafe(inlined(&statement));
+            match fetch {
+                None => connection
+                    .execute(sql)
+                    .await
+                    .map(|r| Fetched::Done(r.into())),
+                Some(Fetch::One) => connection
+                    .fetch_optional(sql)
+                    .await
+                    .map(|row| Fetched::One(row.map(Into::into))),
+                Some(Fetch::All) => connection
+                    .fetch_all(sql)
+                    .await
+                    .map(|rows| Fetched::All(rows.into_iter().map(Into::into).collect())),
+            }
+        } else {
+            let query = query(statement);
+            match fetch {
+                None => query
+                    .execute(&mut *connection)
+                    .await
+                    .map(|r| Fetched::Done(r.into())),
+                Some(Fetch::One) => query
+                    .fetch_optional(&mut *connection)
+                    .await
+                    .map(|row| Fetched::One(row.map(Into::into))),
+                Some(Fetch::All) => query
+                    .fetch_all(&mut *connection)
+                    .await
+                    .map(|rows| Fetched::All(rows.into_iter().map(Into::into).collect())),
+            }
+        };
+        match result {
+            Ok(fetched) => {
+                self.state = State::Ready;
+                Ok(fetched)
+            }
+            Err(error) => {
+                // The database refusing a statement leaves the connection fine.
+                self.state = if matches!(error, sqlx::Error::Database(_)) {
+                    State::Ready
+                } else {
+                    State::Broken
+                };
+                let error = RuntimeErr::SqlxError(Arc::new(error));
+                Err(match fetch {
+                    None => DbErr::Exec(error),
+                    Some(_) => DbErr::Query(error),
+                })
+            }
+        }
     }
 }
 
@@ -204,64 +334,10 @@ fn inlined(statement: &Statement) -> String {
     }
 }
 
-#[async_trait]
-impl ConnectionTrait for Lease {
-    fn get_database_backend(&self) -> DbBackend {
-        DbBackend::Postgres
-    }
-
-    async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
-        if self.inline {
-            return self.execute_unprepared(&inlined(&statement)).await;
-        }
-        let mut connection = self.connection.lock().await;
-        match query(statement).execute(&mut **connection).await {
-            Ok(result) => Ok(result.into()),
-            Err(error) => Err(self.failed(error, DbErr::Exec)),
-        }
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let mut connection = self.connection.lock().await;
-        match connection
-            .execute(sqlx::AssertSqlSafe(sql.to_owned()))
-            .await
-        {
-            Ok(result) => Ok(result.into()),
-            Err(error) => Err(self.failed(error, DbErr::Exec)),
-        }
-    }
-
-    async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let mut connection = self.connection.lock().await;
-        let row = if self.inline {
-            connection
-                .fetch_optional(sqlx::AssertSqlSafe(inlined(&statement)))
-                .await
-        } else {
-            query(statement).fetch_optional(&mut **connection).await
-        };
-        row.map(|row| row.map(Into::into))
-            .map_err(|error| self.failed(error, DbErr::Query))
-    }
-
-    async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let mut connection = self.connection.lock().await;
-        let rows = if self.inline {
-            connection
-                .fetch_all(sqlx::AssertSqlSafe(inlined(&statement)))
-                .await
-        } else {
-            query(statement).fetch_all(&mut **connection).await
-        };
-        rows.map(|rows| rows.into_iter().map(Into::into).collect())
-            .map_err(|error| self.failed(error, DbErr::Query))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sea_orm::DbBackend;
 
     #[test]
     fn inlined_values_are_quoted() {
@@ -278,5 +354,17 @@ mod tests {
         let sql = inlined(&statement);
         assert!(sql.contains("E'O\\'Brien"), "{sql}");
         assert!(sql.ends_with("price >= 2.5 AND id IN (7, 8)"), "{sql}");
+    }
+
+    #[test]
+    fn a_failure_marks_connections_idle_before_it() {
+        let stats = PoolStats::default();
+        let before = Instant::now();
+        assert!(!stats.failed_since(before));
+        std::thread::sleep(Duration::from_millis(2));
+        stats.failed_now();
+        assert!(stats.failed_since(before));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(!stats.failed_since(Instant::now()));
     }
 }
