@@ -1,11 +1,13 @@
 //! The api binary's command line: `api` (or `api serve`) runs the service; `api token ...`
-//! manages API tokens in the configured database.
+//! manages API tokens in the configured database; `api openapi` prints the OpenAPI document.
 
 use clap::{Parser, Subcommand};
 use infrastructure::database::Db;
 use migration::{Migrator, MigratorTrait};
 
 use crate::settings::Settings;
+use crate::viewset::Router;
+use crate::{docs, resources};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +27,9 @@ pub enum Command {
     /// Manage API tokens (`Authorization: Token <key>` or `Bearer <key>`).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print the OpenAPI document that `/api-docs/openapi.json` serves (JSON), without a
+    /// database or a running server.
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,6 +44,12 @@ pub enum TokenCommand {
     List,
     /// Revoke a token by id or prefix; requests with it are refused from then on.
     Revoke { id_or_prefix: String },
+}
+
+/// The OpenAPI document as the service built with `settings` serves it, as pretty JSON.
+pub fn openapi(settings: &Settings) -> serde_json::Result<String> {
+    let router = resources::register(Router::new());
+    docs::document(&router, settings.auth.permission, settings.throttle.enabled).to_pretty_json()
 }
 
 /// Runs a token command against the configured database. The key of a new token goes alone

@@ -1,8 +1,9 @@
 //! The documentation surface: the OpenAPI 3.1 document at `/api-docs/openapi.json`, built
-//! from the registered resources, Swagger UI at `/swagger-ui/` (assets compiled into the
-//! binary), and an index at `/`.
+//! from the registered resources, Swagger UI at `/swagger-ui/` and ReDoc at `/redoc` (both
+//! with their assets compiled into the binary: they work offline), and an index at `/`.
 
-use actix_web::http::header;
+use actix_web::http::header::{self, CacheControl, CacheDirective, ContentType};
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder};
@@ -19,6 +20,11 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 pub const SWAGGER_UI_PATH: &str = "/swagger-ui/";
+pub const REDOC_PATH: &str = "/redoc";
+
+/// ReDoc's page and its standalone bundle (see `api/static/redoc/README.md`).
+const REDOC_PAGE: &str = include_str!("../static/redoc/index.html");
+const REDOC_BUNDLE: &[u8] = include_bytes!("../static/redoc/redoc.standalone.js");
 
 /// The OpenAPI document of the service and every resource `router` registered.
 pub fn document(router: &Router, permission: Permission, throttled: bool) -> OpenApi {
@@ -149,12 +155,12 @@ fn reference_health() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
     schema(json!({"$ref": "#/components/schemas/Health"}))
 }
 
-/// Swagger UI, the document it shows, `/swagger-ui` without the slash, and `/`.
+/// Swagger UI, the document it shows, `/swagger-ui` without the slash, ReDoc, and `/`.
 pub fn configure(config: &mut web::ServiceConfig, openapi: OpenApi, resources: &[String]) {
     let index = json!({
         "name": "Items API",
         "version": env!("CARGO_PKG_VERSION"),
-        "docs": {"swagger_ui": SWAGGER_UI_PATH, "openapi": OPENAPI_PATH},
+        "docs": {"swagger_ui": SWAGGER_UI_PATH, "redoc": REDOC_PATH, "openapi": OPENAPI_PATH},
         "health": {"live": "/health/live", "ready": "/health/ready"},
         "metrics": "/metrics",
         "resources": resources.iter().map(|path| format!("/{path}/")).collect::<Vec<_>>(),
@@ -169,6 +175,9 @@ pub fn configure(config: &mut web::ServiceConfig, openapi: OpenApi, resources: &
                     .finish()
             }),
         )
+        .route(REDOC_PATH, web::get().to(redoc_page))
+        .route("/redoc/", web::get().to(redoc_page))
+        .route("/redoc/redoc.standalone.js", web::get().to(redoc_bundle))
         .route(
             "/",
             web::get().to(move || {
@@ -176,6 +185,34 @@ pub fn configure(config: &mut web::ServiceConfig, openapi: OpenApi, resources: &
                 async move { HttpResponse::Ok().json(index) }
             }),
         );
+}
+
+/// What ReDoc's page may load: only this service's own resources, so the page works, and
+/// stays silent, without network access (the bundle's footer asks for a logo on a CDN: the
+/// browser refuses it and ReDoc leaves it out). ReDoc injects its styles and runs its search
+/// in a worker made from a `blob:` URL.
+const REDOC_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+async fn redoc_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .insert_header((header::CONTENT_SECURITY_POLICY, REDOC_CSP))
+        .body(REDOC_PAGE)
+}
+
+/// The bundle never changes within a build, and the page asks for it with ReDoc's version in
+/// the query string: browsers may keep it for a year.
+async fn redoc_bundle() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(365 * 24 * 3600),
+            CacheDirective::Extension("immutable".into(), None),
+        ]))
+        .body(Bytes::from_static(REDOC_BUNDLE))
 }
 
 #[cfg(test)]

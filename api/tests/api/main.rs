@@ -3,6 +3,7 @@
 mod helpers;
 
 mod conditional;
+mod docs;
 mod errors;
 mod faults;
 mod filtering;

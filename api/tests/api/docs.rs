@@ -1,0 +1,125 @@
+//! The documentation surface beyond the document itself: `api openapi` and ReDoc.
+//! Neither depends on the database, so these run on SQLite only.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, spawn_app};
+
+const REDOC_BUNDLE: &[u8] = include_bytes!("../../static/redoc/redoc.standalone.js");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_command_prints_the_served_document() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let mut served: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // The test's configuration, as the served app has it; no database anywhere.
+    let workdir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_api"))
+        .arg("openapi")
+        .env_clear()
+        .env(
+            "APP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        )
+        .env("APP_ENV", "test")
+        .current_dir(workdir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "api openapi failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut printed: Value =
+        serde_json::from_slice(&output.stdout).expect("standard output is the document alone");
+    assert_eq!(
+        std::fs::read_dir(workdir.path()).unwrap().count(),
+        0,
+        "api openapi created files (a database?)"
+    );
+
+    for document in [&mut served, &mut printed] {
+        document.as_object_mut().unwrap().remove("servers");
+    }
+    assert_eq!(
+        printed["paths"]["/items/"]["get"]["operationId"],
+        "items_list"
+    );
+    assert_eq!(printed, served);
+}
+
+/// The values of every `src="..."` and `href="..."` attribute in `html`.
+fn urls(html: &str) -> Vec<&str> {
+    ["src=\"", "href=\""]
+        .iter()
+        .flat_map(|attribute| html.split(attribute).skip(1))
+        .map(|rest| &rest[..rest.find('"').unwrap_or(rest.len())])
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redoc_is_served_by_the_service_itself() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let mut scripts = Vec::new();
+    for path in ["/redoc", "/redoc/"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/html; charset=utf-8",
+            "{path}"
+        );
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "img-src 'self' data:",
+        ] {
+            assert!(csp.contains(directive), "{path}: {directive} in {csp}");
+        }
+        assert!(!csp.contains("http"), "{path}: no other origin in {csp}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains("<redoc spec-url=\"/api-docs/openapi.json\">"),
+            "{path}"
+        );
+        for url in urls(&page) {
+            assert!(
+                url.starts_with('/') && !url.starts_with("//"),
+                "{path} refers to another origin: {url}"
+            );
+        }
+        assert!(!page.contains("://"), "{path} names an absolute URL");
+        scripts = urls(&page)
+            .into_iter()
+            .filter(|url| url.contains(".js"))
+            .map(String::from)
+            .collect();
+        assert_eq!(scripts.len(), 1, "{path}: one script, ReDoc's");
+    }
+
+    let response = app.get(&scripts[0]).await;
+    assert_eq!(response.status(), 200, "{}", scripts[0]);
+    let headers = response.headers();
+    assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(
+        headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let bundle = response.bytes().await.unwrap();
+    assert!(bundle == REDOC_BUNDLE, "the vendored bundle, whole");
+
+    let index: Value = app.get("/").await.json().await.unwrap();
+    assert_eq!(index["docs"]["redoc"], "/redoc");
+    assert_eq!(index["docs"]["swagger_ui"], "/swagger-ui/");
+}
