@@ -3,6 +3,7 @@
 mod helpers;
 
 mod conditional;
+mod deployment;
 mod errors;
 mod faults;
 mod filtering;
