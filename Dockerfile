@@ -55,7 +55,9 @@ RUN set -eux; \
 
 # --- runtime -----------------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-# An unprivileged user; /app/data is writable for the SQLite fallback (no DATABASE_URL).
+# An unprivileged user; /app/data is writable for a SQLite database (APP_ENV=development, or
+# an explicit sqlite:// URL). With PostgreSQL the service writes nothing to its filesystem, so
+# the container can run with a read-only root (docker-compose.yml does).
 RUN set -eux; \
     groupadd --system --gid 10001 app; \
     useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
@@ -75,9 +77,12 @@ ENV APP_CONFIG_DIR=/app/config \
     MIMALLOC_ALLOW_THP=0
 USER 10001:10001
 EXPOSE 8000
-# debian-slim has no curl. Rather than install it (with libcurl and OpenSSL, several MB, for a
-# probe), the check is bash's own /dev/tcp: one HTTP/1.1 request to /health/ready, healthy on
-# a 200 status line. Nothing extra in the image.
+# Liveness: /health/live (the process answers), not /health/ready: a database outage must not
+# mark the container unhealthy (orchestrators replace unhealthy containers); the service
+# recovers by itself once the database answers. Readiness (/health/ready) is for start order and load balancers
+# (docker-compose.yml's api health check). debian-slim has no curl. Rather than install it
+# (with libcurl and OpenSSL, several MB, for a probe), the check is bash's own /dev/tcp: one
+# HTTP/1.1 request, healthy on a 200 status line. Nothing extra in the image.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\"${APP__SERVER__PORT:-8000}\" && printf 'GET /health/ready HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && IFS=' ' read -r _ status _ <&3 && [ \"$status\" = 200 ]"]
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\"${APP__SERVER__PORT:-8000}\" && printf 'GET /health/live HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && IFS=' ' read -r _ status _ <&3 && [ \"$status\" = 200 ]"]
 CMD ["api"]

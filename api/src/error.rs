@@ -54,6 +54,10 @@ pub enum ApiError {
     MethodNotAllowed { method: String, allow: &'static str },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The throttle's shared store (Redis) failed and `throttle.fail_open` is off; the
+    /// throttle logs the cause.
+    #[error("throttle store unavailable")]
+    ThrottleUnavailable,
     /// The database is unreachable or busy; the cause goes to the log.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -112,7 +116,7 @@ impl ApiError {
             }
             ApiError::Unprocessable(detail) => detail.clone(),
             ApiError::Timeout => "The request took too long to process; try again later.".into(),
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::ThrottleUnavailable => {
                 "The service is temporarily unavailable; try again later.".into()
             }
             ApiError::Internal(_) => "A server error occurred.".into(),
@@ -137,7 +141,9 @@ impl ResponseError for ApiError {
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::ThrottleUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -156,7 +162,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allow, .. } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
-            ApiError::Unavailable(_) | ApiError::Timeout => {
+            ApiError::Unavailable(_) | ApiError::Timeout | ApiError::ThrottleUnavailable => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             ApiError::NotAuthenticated | ApiError::AuthenticationFailed(_) => {

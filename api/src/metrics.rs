@@ -1,5 +1,5 @@
 //! Prometheus metrics at `/metrics`: requests by route and status, their latency, requests in
-//! flight, the database pool, and build information. Routes are the registered patterns
+//! flight, the database pool, throttle store failures, and build information. Routes are the registered patterns
 //! (`/items/{id}`), never raw paths, so the number of series stays bounded.
 
 use std::sync::atomic::Ordering;
@@ -20,6 +20,7 @@ struct Metrics {
     in_flight: IntGauge,
     pool: IntGaugeVec,
     dropped_log_lines: IntCounter,
+    throttle_store_errors: IntCounter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -58,6 +59,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Log lines dropped because the log writer fell behind.",
     )
     .expect("valid metric");
+    let throttle_store_errors = IntCounter::new(
+        "throttle_store_errors_total",
+        "Requests whose rate could not be checked because the throttle store (Redis) failed or \
+         did not answer in time.",
+    )
+    .expect("valid metric");
     let build = IntGaugeVec::new(
         Opts::new("build_info", "Version of the running service."),
         &["version"],
@@ -70,6 +77,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(in_flight.clone()),
         Box::new(pool.clone()),
         Box::new(dropped_log_lines.clone()),
+        Box::new(throttle_store_errors.clone()),
         Box::new(build),
     ] {
         registry
@@ -83,8 +91,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         in_flight,
         pool,
         dropped_log_lines,
+        throttle_store_errors,
     }
 });
+
+/// A request's rate could not be checked: the throttle store failed.
+pub fn throttle_store_error() {
+    METRICS.throttle_store_errors.inc();
+}
 
 /// A request started.
 pub fn started() {

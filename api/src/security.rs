@@ -1,9 +1,11 @@
 //! DRF's authentication, permissions and throttling, applied by the viewset to every action
 //! in DRF's order: who is calling, may they do this, are they within their rate.
 
+mod network;
 mod throttle;
 
-pub use throttle::Throttle;
+pub use network::{AllowedHosts, TrustedProxies, check_host};
+pub use throttle::{Throttle, check_redis_url};
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -36,32 +38,5 @@ pub async fn authenticate(request: &HttpRequest, db: &Db) -> ApiResult<Option<Pr
     match infrastructure::tokens::authenticate(db, key).await? {
         Some(principal) => Ok(Some(principal)),
         None => Err(ApiError::AuthenticationFailed("Invalid token.")),
-    }
-}
-
-/// The client's address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
-pub fn client_ip(request: &HttpRequest, trust_forwarded_headers: bool) -> String {
-    if trust_forwarded_headers && let Some(ip) = request.connection_info().realip_remote_addr() {
-        return ip.to_string();
-    }
-    request
-        .peer_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::test::TestRequest;
-
-    #[test]
-    fn forwarded_addresses_count_only_when_trusted() {
-        let request = TestRequest::default()
-            .peer_addr("10.0.0.1:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "203.0.113.9"))
-            .to_http_request();
-        assert_eq!(client_ip(&request, false), "10.0.0.1");
-        assert_eq!(client_ip(&request, true), "203.0.113.9");
     }
 }

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use domain::auth::{Permission, Rate};
 use domain::query::{CountMode, PageDefaults};
-use infrastructure::DatabaseSettings;
+use infrastructure::{DatabaseSettings, Secret};
 use serde::Deserialize;
+
+use crate::security::{AllowedHosts, TrustedProxies, check_redis_url};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +38,22 @@ pub struct ThrottleSettings {
     pub anon: Rate,
     #[serde(deserialize_with = "rate")]
     pub user: Rate,
+    /// Where the counts live: this process's memory, or Redis (shared by every replica).
+    pub store: ThrottleStore,
+    pub redis_url: Secret<String>,
+    /// Prepended to every key the throttle writes in Redis.
+    pub redis_key_prefix: String,
+    /// A Redis answer later than this counts as a failure.
+    pub redis_timeout_ms: u64,
+    /// When Redis fails: serve the request (true) or answer 503 (false).
+    pub fail_open: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThrottleStore {
+    Memory,
+    Redis,
 }
 
 fn rate<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rate, D::Error> {
@@ -66,7 +84,10 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub readiness_timeout_ms: u64,
     pub request_timeout_ms: u64,
-    pub trust_forwarded_headers: bool,
+    /// CIDRs of the proxies whose `X-Forwarded-*` headers count.
+    pub trusted_proxies: Vec<String>,
+    /// Host names the service answers to (Django's `ALLOWED_HOSTS`).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +189,8 @@ impl Settings {
                 base.display()
             )));
         }
+        let explicit_url = |name: &str| vars.get(name).is_some_and(|url| !url.trim().is_empty());
+        let explicit_database = explicit_url("DATABASE_URL") || explicit_url("APP__DATABASE__URL");
         let database_url = vars.get("DATABASE_URL").cloned();
         let settings: Settings = config::Config::builder()
             .add_source(config::File::from(base))
@@ -182,18 +205,39 @@ impl Settings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("cors.allowed_origins")
+                    .with_list_parse_key("server.trusted_proxies")
+                    .with_list_parse_key("server.allowed_hosts")
                     .source(Some(vars)),
             )
             .set_override_option("database.url", database_url)
             .and_then(|builder| builder.build())
             .and_then(|config| config.try_deserialize())
             .map_err(|error| SettingsError(error.to_string()))?;
+        if environment == Environment::Production
+            && !explicit_database
+            && !overlay_sets(dir, environment, "database.url")
+        {
+            return Err(SettingsError(
+                "database.url: APP_ENV=production needs an explicit database URL: set APP__DATABASE__URL or DATABASE_URL (the SQLite default is for development only)".into(),
+            ));
+        }
         settings.check()?;
         Ok(settings)
     }
 
     fn check(&self) -> Result<(), SettingsError> {
         self.database.check().map_err(SettingsError)?;
+        TrustedProxies::new(&self.server.trusted_proxies).map_err(SettingsError)?;
+        AllowedHosts::new(&self.server.allowed_hosts).map_err(SettingsError)?;
+        let throttle = &self.throttle;
+        if throttle.store == ThrottleStore::Redis || !throttle.redis_url.expose().is_empty() {
+            check_redis_url(throttle.redis_url.expose()).map_err(SettingsError)?;
+        }
+        if throttle.redis_timeout_ms == 0 {
+            return Err(SettingsError(
+                "throttle.redis_timeout_ms: must be at least 1".into(),
+            ));
+        }
         for origin in &self.cors.allowed_origins {
             let valid = origin == "*"
                 || (origin.starts_with("http://") || origin.starts_with("https://"))
@@ -216,6 +260,16 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Whether `config/{environment}.toml` sets `key`.
+fn overlay_sets(dir: &Path, environment: Environment, key: &str) -> bool {
+    config::Config::builder()
+        .add_source(
+            config::File::from(dir.join(format!("{}.toml", environment.as_str()))).required(false),
+        )
+        .build()
+        .is_ok_and(|overlay| overlay.get_string(key).is_ok_and(|v| !v.trim().is_empty()))
 }
 
 #[cfg(test)]
@@ -252,7 +306,11 @@ mod tests {
 
     #[test]
     fn overlays_and_environment_variables_override() {
-        let production = load(Environment::Production, &[]).unwrap();
+        let production = load(
+            Environment::Production,
+            &[("DATABASE_URL", "postgres://h/db")],
+        )
+        .unwrap();
         assert_eq!(production.log.format, LogFormat::Json);
         assert!(!production.database.auto_migrate);
         let settings = load(
@@ -346,9 +404,159 @@ mod tests {
     fn secrets_do_not_print() {
         let settings = load(
             Environment::Development,
-            &[("DATABASE_URL", "postgres://u:hunter2@h/db")],
+            &[
+                ("DATABASE_URL", "postgres://u:hunter2@h/db"),
+                ("APP__THROTTLE__REDIS_URL", "redis://:swordfish@h:6379/0"),
+            ],
         )
         .unwrap();
-        assert!(!format!("{settings:?}").contains("hunter2"));
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains("swordfish"));
+    }
+
+    #[test]
+    fn production_needs_an_explicit_database_url() {
+        for vars in [
+            &[][..],
+            &[("DATABASE_URL", "")],
+            &[("APP__DATABASE__URL", " ")],
+        ] {
+            let error = load(Environment::Production, vars).unwrap_err().to_string();
+            assert!(
+                error.contains("APP__DATABASE__URL") && error.contains("DATABASE_URL"),
+                "{error}"
+            );
+            assert!(!error.contains('\n'), "{error}");
+        }
+        for name in ["DATABASE_URL", "APP__DATABASE__URL"] {
+            let settings = load(Environment::Production, &[(name, "postgres://u@h/db")]).unwrap();
+            assert_eq!(settings.database.url.expose(), "postgres://u@h/db");
+        }
+        let dir = tempfile_dir();
+        std::fs::copy(config_dir().join("default.toml"), dir.join("default.toml")).unwrap();
+        std::fs::write(
+            dir.join("production.toml"),
+            "[database]\nurl = \"postgres://u@h/db\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load_from(&dir, Environment::Production, HashMap::new()).unwrap();
+        assert_eq!(settings.database.url.expose(), "postgres://u@h/db");
+        std::fs::remove_dir_all(dir).unwrap();
+        assert!(
+            load(Environment::Development, &[]).is_ok(),
+            "development keeps SQLite"
+        );
+    }
+
+    /// A fresh folder under the system's temporary directory.
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "settings-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn proxies_hosts_and_the_throttle_store_come_from_the_environment() {
+        let settings = load(Environment::Development, &[]).unwrap();
+        assert!(settings.server.trusted_proxies.is_empty());
+        assert_eq!(
+            settings.server.allowed_hosts,
+            ["localhost", "127.0.0.1", "[::1]"]
+        );
+        assert_eq!(settings.throttle.store, ThrottleStore::Memory);
+        assert!(settings.throttle.fail_open);
+        let settings = load(
+            Environment::Development,
+            &[
+                (
+                    "APP__SERVER__TRUSTED_PROXIES",
+                    "10.0.0.0/8,fd00::/8, 192.168.1.5",
+                ),
+                ("APP__SERVER__ALLOWED_HOSTS", "api.example.com,.example.org"),
+                ("APP__THROTTLE__STORE", "redis"),
+                ("APP__THROTTLE__REDIS_URL", "redis://cache:6379/1"),
+                ("APP__THROTTLE__REDIS_TIMEOUT_MS", "80"),
+                ("APP__THROTTLE__FAIL_OPEN", "false"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.server.trusted_proxies,
+            ["10.0.0.0/8", "fd00::/8", " 192.168.1.5"]
+        );
+        assert_eq!(
+            settings.server.allowed_hosts,
+            ["api.example.com", ".example.org"]
+        );
+        assert_eq!(settings.throttle.store, ThrottleStore::Redis);
+        assert_eq!(settings.throttle.redis_timeout_ms, 80);
+        assert!(!settings.throttle.fail_open);
+        let empty = load(
+            Environment::Development,
+            &[("APP__SERVER__TRUSTED_PROXIES", "")],
+        )
+        .unwrap();
+        assert!(empty.server.trusted_proxies.iter().all(|p| p.is_empty()));
+    }
+
+    #[test]
+    fn bad_proxies_hosts_and_redis_urls_name_their_key() {
+        let cases = [
+            (
+                "APP__SERVER__TRUSTED_PROXIES",
+                "10.0.0.0/8,10.0.0.300/32",
+                "server.trusted_proxies",
+            ),
+            (
+                "APP__SERVER__TRUSTED_PROXIES",
+                "proxy.internal",
+                "server.trusted_proxies",
+            ),
+            (
+                "APP__SERVER__ALLOWED_HOSTS",
+                "api.example.com:443",
+                "server.allowed_hosts",
+            ),
+            ("APP__SERVER__ALLOWED_HOSTS", "", "server.allowed_hosts"),
+            (
+                "APP__THROTTLE__REDIS_URL",
+                "http://cache:6379",
+                "throttle.redis_url",
+            ),
+            ("APP__THROTTLE__STORE", "memcached", "throttle.store"),
+            (
+                "APP__THROTTLE__REDIS_TIMEOUT_MS",
+                "0",
+                "throttle.redis_timeout_ms",
+            ),
+        ];
+        for (name, value, key) in cases {
+            let error = load(Environment::Development, &[(name, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(key), "{name}={value}: {error}");
+            assert!(!error.contains('\n'), "{error}");
+        }
+        let error = load(
+            Environment::Development,
+            &[("APP__SERVER__TRUST_FORWARDED_HEADERS", "true")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("trust_forwarded_headers"),
+            "the removed key: {error}"
+        );
+        let error = load(
+            Environment::Development,
+            &[("APP__THROTTLE__STORE", "redis")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("throttle.redis_url"), "{error}");
     }
 }

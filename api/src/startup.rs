@@ -21,13 +21,16 @@ use crate::error::ApiError;
 use crate::health::{self, Readiness};
 use crate::metrics::{self, PoolSources};
 use crate::resources;
-use crate::security::Throttle;
+use crate::security::{AllowedHosts, Throttle, TrustedProxies, check_host};
 use crate::settings::{CorsSettings, Settings};
 use crate::telemetry::requests::{RequestSpan, request_id_header};
 use crate::viewset::{AppState, Router};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// A setting that does not hold (as `Settings::load` would have said).
+    #[error("configuration error: {0}")]
+    Config(String),
     #[error("database: {0}")]
     Database(#[from] infrastructure::PersistenceError),
     #[error("migrations: {0}")]
@@ -59,6 +62,16 @@ impl Application {
         settings: Settings,
         register: impl FnOnce(Router) -> Router,
     ) -> Result<Application, StartupError> {
+        let proxies =
+            TrustedProxies::new(&settings.server.trusted_proxies).map_err(StartupError::Config)?;
+        let allowed_hosts =
+            AllowedHosts::new(&settings.server.allowed_hosts).map_err(StartupError::Config)?;
+        let throttle = match settings.throttle.enabled {
+            true => Some(Arc::new(
+                Throttle::new(&settings.throttle).map_err(StartupError::Config)?,
+            )),
+            false => None,
+        };
         tracing::info!(database = %settings.database.redacted_url(), "connecting");
         let db = infrastructure::database::connect(&settings.database).await?;
         if settings.database.auto_migrate {
@@ -69,10 +82,7 @@ impl Application {
         let resource_paths = router.paths();
         let router = web::Data::new(router);
         let pages = settings.pagination.defaults();
-        let (body_limit, trust_forwarded_headers) = (
-            settings.server.body_limit_bytes,
-            settings.server.trust_forwarded_headers,
-        );
+        let body_limit = settings.server.body_limit_bytes;
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -89,12 +99,6 @@ impl Application {
             max: settings.database.max_connections,
         });
         let permission = settings.auth.permission;
-        let throttle = settings.throttle.enabled.then(|| {
-            Arc::new(Throttle::new(
-                settings.throttle.anon,
-                settings.throttle.user,
-            ))
-        });
         let request_timeout = Duration::from_millis(settings.server.request_timeout_ms);
         let idempotency_ttl = Duration::from_secs(settings.idempotency.ttl_secs);
         let cors_settings = settings.cors.clone();
@@ -117,14 +121,16 @@ impl Application {
                 db: Db::new(pool.clone(), keep, pool_stats.clone(), prepared_statements),
                 pages,
                 body_limit,
-                trust_forwarded_headers,
+                proxies: proxies.clone(),
+                allowed_hosts: allowed_hosts.clone(),
                 permission,
-                throttle: per_worker_throttle.clone(),
+                throttle: per_worker_throttle.as_deref().map(Throttle::for_worker),
                 request_timeout,
                 idempotency_ttl,
             });
             // Resources first: routes are tried in order, and theirs are the busy ones.
             App::new()
+                .wrap(from_fn(check_host))
                 .wrap(Condition::new(
                     !cors_settings.allowed_origins.is_empty(),
                     cors(&cors_settings),

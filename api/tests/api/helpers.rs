@@ -212,6 +212,33 @@ async fn postgres_admin() -> Option<DatabaseConnection> {
     }
 }
 
+/// The Redis tests use: `TEST_REDIS_URL`, else the local server, once it answers PING.
+/// `None` (skip) when it does not, a failure under `CI`.
+pub async fn redis_url() -> Option<String> {
+    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let ping = async {
+        let client = redis::Client::open(url.as_str())?;
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), ping).await {
+        Ok(Ok(_)) => Some(url),
+        outcome if std::env::var_os("CI").is_some() => {
+            panic!("Redis unreachable at TEST_REDIS_URL ({outcome:?}) and CI is set")
+        }
+        outcome => {
+            use std::io::Write;
+            let line = format!(
+                "!!! SKIPPED: Redis unreachable at TEST_REDIS_URL ({outcome:?}); Redis tests did not run\n"
+            );
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            None
+        }
+    }
+}
+
 /// `host:port` of the PostgreSQL server in `url`.
 pub fn host_port(url: &str) -> String {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -231,7 +258,8 @@ pub fn via(url: &str, host_port_now: &str) -> String {
     url.replacen(&host_port(url), host_port_now, 1)
 }
 
-fn unique_name() -> String {
+/// A name no other test of this run uses (databases, Redis key prefixes).
+pub fn unique_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

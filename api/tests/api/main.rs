@@ -3,6 +3,7 @@
 mod helpers;
 
 mod conditional;
+mod deployment;
 mod docs;
 mod errors;
 mod faults;

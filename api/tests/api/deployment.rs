@@ -1,0 +1,550 @@
+//! What real deployments rely on (DESIGN §13): the client address behind trusted proxies,
+//! allowed hosts, production's explicit database URL, and throttling shared by replicas
+//! through Redis, including Redis failing.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use api::settings::{Settings, ThrottleStore};
+use infrastructure::Secret;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::binary::free_port;
+use crate::helpers::proxy::Proxy;
+use crate::helpers::{Backend, TestApp, redis_url, spawn_app_with, unique_name};
+
+async fn spawn(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(Backend::Sqlite, customize, api::resources::register)
+        .await
+        .expect("SQLite apps always start")
+}
+
+async fn get_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = app.request(Method::GET, path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+// --- trusted proxies ----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_client_is_the_rightmost_untrusted_address() {
+    let app = spawn(|s| {
+        s.server.trusted_proxies = strings(&["127.0.0.1/32"]);
+        s.throttle.enabled = true;
+        s.throttle.anon = "2/minute".parse().unwrap();
+    })
+    .await;
+    let from = |xff: &'static str| {
+        app.request(Method::GET, "/items/")
+            .header("x-forwarded-for", xff)
+            .send()
+    };
+    // Two requests whose left parts (the client's to write) differ share one limit.
+    assert_eq!(
+        from("198.51.100.1, 203.0.113.7").await.unwrap().status(),
+        200
+    );
+    assert_eq!(from("10.9.9.9, 203.0.113.7").await.unwrap().status(), 200);
+    let third = from("192.0.2.55, 203.0.113.7").await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!((1..=60).contains(&retry_after(&third)));
+    assert_eq!(
+        from("203.0.113.7, 127.0.0.1").await.unwrap().status(),
+        429,
+        "a trusted hop on the right is skipped"
+    );
+    assert_eq!(
+        from("203.0.113.7").await.unwrap().status(),
+        429,
+        "the same client without a spoofed part"
+    );
+    assert_eq!(
+        from("203.0.113.7, 203.0.113.8").await.unwrap().status(),
+        200,
+        "another client is counted apart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_trusted_proxies_forwarded_headers_count_for_nothing() {
+    let app = spawn(|s| {
+        s.throttle.enabled = true;
+        s.throttle.anon = "2/minute".parse().unwrap();
+    })
+    .await;
+    let created = app
+        .request(Method::POST, "/items/")
+        .header("x-forwarded-for", "203.0.113.1")
+        .header("x-forwarded-host", "elsewhere.example")
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"name": "Direct", "description": "", "price": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created.status(),
+        201,
+        "X-Forwarded-Host is not even looked at"
+    );
+    let location = created.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("http://127.0.0.1:{}/items/", app.port)),
+        "{location}"
+    );
+    let second = get_with(&app, "/items/", &[("x-forwarded-for", "203.0.113.2")]).await;
+    assert_eq!(second.status(), 200);
+    let third = get_with(&app, "/items/", &[("x-forwarded-for", "203.0.113.3")]).await;
+    assert_eq!(
+        third.status(),
+        429,
+        "every request is the peer's, 127.0.0.1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_sets_scheme_and_host_of_links_within_allowed_hosts() {
+    let app = spawn(|s| {
+        s.server.trusted_proxies = strings(&["127.0.0.0/8"]);
+        s.server.allowed_hosts = strings(&["127.0.0.1", "api.example.com"]);
+    })
+    .await;
+    let post = |host: &'static str| {
+        app.request(Method::POST, "/items/")
+            .header("x-forwarded-host", host)
+            .header("x-forwarded-proto", "https")
+            .json(&json!({"name": "Proxied", "description": "", "price": 1}))
+            .send()
+    };
+    let created = post("api.example.com").await.unwrap();
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://api.example.com/items/"),
+        "{location}"
+    );
+    let refused = post("evil.example").await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap(),
+        json!({"detail": "Invalid Host header."})
+    );
+    let page: Value = get_with(
+        &app,
+        "/items/?page_size=1",
+        &[
+            ("x-forwarded-host", "api.example.com"),
+            ("x-forwarded-proto", "https"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(page["count"], 1, "the refused POST created nothing");
+}
+
+// --- allowed hosts --------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_outside_allowed_hosts_get_400_and_links_use_allowed_ones() {
+    let app = spawn(|s| {
+        s.server.allowed_hosts = strings(&["api.example.com", ".example.org", "127.0.0.1"]);
+    })
+    .await;
+    for name in ["A", "B"] {
+        app.create_item(name, 1.0).await;
+    }
+    let page = get_with(
+        &app,
+        "/items/?page_size=1",
+        &[("host", "API.example.com:8443")],
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+    let page: Value = page.json().await.unwrap();
+    let next = page["next"].as_str().unwrap();
+    assert!(
+        next.starts_with("http://API.example.com:8443/items/?"),
+        "{next}"
+    );
+    for host in ["example.org", "shop.example.org", "a.b.example.org:80"] {
+        assert_eq!(
+            get_with(&app, "/items/", &[("host", host)]).await.status(),
+            200,
+            "{host}"
+        );
+    }
+    for host in [
+        "evil.example",
+        "notexample.org",
+        "example.com",
+        "api.example.com.evil.example",
+        "[::1]:8000",
+    ] {
+        for path in ["/items/", "/items/1", "/api-docs/openapi.json", "/nowhere"] {
+            let response = get_with(&app, path, &[("host", host)]).await;
+            assert_eq!(response.status(), 400, "{host} {path}");
+            assert!(response.headers().contains_key("x-request-id"));
+            assert_eq!(
+                response.json::<Value>().await.unwrap(),
+                json!({"detail": "Invalid Host header."}),
+                "{host} {path}"
+            );
+        }
+    }
+    for path in ["/health/live", "/health/ready", "/metrics"] {
+        assert_eq!(
+            get_with(&app, path, &[("host", "10.1.2.3:8000")])
+                .await
+                .status(),
+            200,
+            "{path}: probes and scrapers address the container by IP"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_hosts_are_local_ones() {
+    let app = spawn(|_| {}).await;
+    for host in ["localhost:8000", "127.0.0.1", "[::1]:8000", "LOCALHOST"] {
+        assert_eq!(
+            get_with(&app, "/items/", &[("host", host)]).await.status(),
+            200,
+            "{host}"
+        );
+    }
+    assert_eq!(
+        get_with(&app, "/items/", &[("host", "example.com")])
+            .await
+            .status(),
+        400
+    );
+}
+
+// --- start-up ------------------------------------------------------------------------------
+
+/// The binary run in `dir` with `args` and only `env` (plus PATH), as an operator would.
+fn run_binary(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "APP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        );
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+fn stderr_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn production_without_a_database_url_refuses_to_start_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_binary(dir.path(), &[], &[("APP_ENV", "production")]);
+    assert!(!output.status.success());
+    let lines = stderr_lines(&output);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("APP__DATABASE__URL") && lines[0].contains("DATABASE_URL"),
+        "{lines:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "files created: {left:?}");
+
+    // The same command line elsewhere: development creates the SQLite file in that folder
+    // (so the check above could have seen one), and production with an explicit URL runs.
+    let output = run_binary(
+        dir.path(),
+        &["token", "list"],
+        &[("APP_ENV", "development")],
+    );
+    assert!(output.status.success(), "{:?}", stderr_lines(&output));
+    assert!(dir.path().join("data/app.db").is_file());
+    let explicit = format!("sqlite://{}/explicit.db?mode=rwc", dir.path().display());
+    let output = run_binary(
+        dir.path(),
+        &["token", "list"],
+        &[
+            ("APP_ENV", "production"),
+            ("APP__DATABASE__URL", &explicit),
+            ("APP__DATABASE__AUTO_MIGRATE", "true"),
+        ],
+    );
+    assert!(output.status.success(), "{:?}", stderr_lines(&output));
+}
+
+#[test]
+fn bad_proxy_host_and_redis_settings_stop_start_up_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let cases = [
+        (
+            "APP__SERVER__TRUSTED_PROXIES",
+            "10.0.0.0/8,10.0.0.0/99",
+            "server.trusted_proxies",
+        ),
+        (
+            "APP__SERVER__ALLOWED_HOSTS",
+            "api.example.com/x",
+            "server.allowed_hosts",
+        ),
+        (
+            "APP__THROTTLE__REDIS_URL",
+            "cache:6379",
+            "throttle.redis_url",
+        ),
+        ("APP__THROTTLE__STORE", "redis", "throttle.redis_url"),
+    ];
+    for (name, value, key) in cases {
+        let output = run_binary(
+            dir.path(),
+            &[],
+            &[
+                ("APP_ENV", "test"),
+                ("APP__SERVER__PORT", &port),
+                ("APP__DATABASE__URL", "sqlite::memory:"),
+                (name, value),
+            ],
+        );
+        assert!(!output.status.success(), "{name}={value} started");
+        let lines = stderr_lines(&output);
+        assert_eq!(lines.len(), 1, "{name}={value}: {lines:?}");
+        assert!(lines[0].contains(key), "{name}={value}: {lines:?}");
+    }
+}
+
+// --- throttling through Redis ---------------------------------------------------------------
+
+fn on_redis(url: &str, prefix: &str, rate: &str) -> impl FnOnce(&mut Settings) {
+    let (url, prefix, rate) = (url.to_string(), prefix.to_string(), rate.to_string());
+    move |s: &mut Settings| {
+        s.throttle.enabled = true;
+        s.throttle.store = ThrottleStore::Redis;
+        s.throttle.redis_url = Secret::new(url);
+        s.throttle.redis_key_prefix = prefix;
+        s.throttle.anon = rate.parse().unwrap();
+        s.throttle.user = rate.parse().unwrap();
+        s.throttle.redis_timeout_ms = 1000;
+    }
+}
+
+async fn store_errors(app: &TestApp) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("throttle_store_errors_total "))
+        .expect("throttle_store_errors_total in /metrics")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_redis_share_one_rate() {
+    let Some(url) = redis_url().await else {
+        return;
+    };
+    let prefix = format!("{}:", unique_name());
+    let a = spawn(on_redis(&url, &prefix, "10/minute")).await;
+    let database = a.database_url.clone();
+    let b = spawn(move |s| {
+        on_redis(&url, &prefix, "10/minute")(s);
+        s.database.url = Secret::new(database);
+    })
+    .await;
+    let errors_before = store_errors(&a).await;
+    let (mut served, mut throttled) = (0, 0);
+    for i in 0..30 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let response = app.get("/items/").await;
+        match response.status().as_u16() {
+            200 => served += 1,
+            429 => {
+                assert!((1..=60).contains(&retry_after(&response)));
+                throttled += 1;
+            }
+            other => panic!("request {i}: {other}"),
+        }
+    }
+    // 10 at once, then one every 6 s: an 11th only if the loop took that long.
+    assert!(
+        (10..=11).contains(&served),
+        "{served} served, {throttled} throttled"
+    );
+    assert_eq!(served + throttled, 30);
+
+    // Tokens have their own rate, shared the same way (one database behind both).
+    let key = infrastructure::tokens::create(&a.handle().await, "shared")
+        .await
+        .unwrap()
+        .1;
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let response = app
+            .request(Method::GET, "/items/")
+            .header("authorization", format!("Token {key}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert!((10..=11).contains(&ok), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 429].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(store_errors(&a).await, errors_before, "no store error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_fails_open_and_is_counted() {
+    let closed = format!("redis://127.0.0.1:{}", free_port());
+    let app = spawn(|s| {
+        on_redis(&closed, "unreachable:", "1/minute")(s);
+        s.throttle.redis_timeout_ms = 100;
+    })
+    .await;
+    let before = store_errors(&app).await;
+    for i in 0..3 {
+        assert_eq!(app.get("/items/").await.status(), 200, "request {i}");
+    }
+    let after = store_errors(&app).await;
+    assert!(after >= before + 3, "{before} -> {after}");
+
+    let closed_shop = spawn(|s| {
+        on_redis(&closed, "unreachable:", "1/minute")(s);
+        s.throttle.fail_open = false;
+    })
+    .await;
+    let refused = closed_shop.get("/items/").await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("temporarily unavailable"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_never_answers_costs_a_request_its_timeout_not_a_hang() {
+    // Accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let app = spawn(|s| {
+        on_redis(&format!("redis://127.0.0.1:{port}"), "silent:", "1/minute")(s);
+        s.throttle.redis_timeout_ms = 100;
+    })
+    .await;
+    let before = store_errors(&app).await;
+    for i in 0..3 {
+        let started = Instant::now();
+        let response = app.get("/items/").await;
+        assert_eq!(response.status(), 200, "request {i}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "request {i} hung: {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(store_errors(&app).await >= before + 3);
+    held.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_resumes_when_redis_comes_back() {
+    let Some(url) = redis_url().await else {
+        return;
+    };
+    let upstream = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .to_string();
+    let proxy = Proxy::start(upstream).await;
+    let through = url.replacen(
+        url.trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .unwrap(),
+        &format!("127.0.0.1:{}", proxy.port),
+        1,
+    );
+    let prefix = format!("{}:", unique_name());
+    let app = spawn(|s| {
+        on_redis(&through, &prefix, "2/minute")(s);
+        s.throttle.redis_timeout_ms = 200;
+    })
+    .await;
+    assert_eq!(app.get("/items/").await.status(), 200);
+    assert_eq!(app.get("/items/").await.status(), 200);
+    assert_eq!(app.get("/items/").await.status(), 429);
+
+    proxy.cut();
+    let before = store_errors(&app).await;
+    for i in 0..3 {
+        assert_eq!(
+            app.get("/items/").await.status(),
+            200,
+            "outage, request {i}"
+        );
+    }
+    assert!(store_errors(&app).await >= before + 3);
+
+    proxy.restore();
+    let started = Instant::now();
+    loop {
+        let status = app.get("/items/").await.status();
+        if status == 429 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "throttling did not resume after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
