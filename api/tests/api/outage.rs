@@ -98,3 +98,125 @@ async fn outage_gives_503_within_the_timeout_and_recovers_by_itself() {
         "the PATCH during the outage changed nothing"
     );
 }
+
+/// `db_pool_connections{state=...}` from `/metrics`.
+async fn pool(app: &TestApp, state: &str) -> i64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let prefix = format!("db_pool_connections{{state=\"{state}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("{prefix} in /metrics"))
+        .parse()
+        .unwrap()
+}
+
+/// Every open connection idle again: none was lost by a request that went away.
+async fn until_all_idle(app: &TestApp, within: Duration) -> (i64, i64) {
+    let started = Instant::now();
+    loop {
+        let (open, idle) = (pool(app, "open").await, pool(app, "idle").await);
+        if open == idle {
+            return (open, idle);
+        }
+        assert!(
+            started.elapsed() < within,
+            "{open} open but {idle} idle after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_dropped_mid_query_hand_their_connections_back() {
+    let Some((app, proxy)) = spawn_behind_proxy().await else {
+        return;
+    };
+    let item = app.create_item("Slow", 1.0).await;
+    let path = format!("/items/{}", item["id"]);
+    let (open, _) = until_all_idle(&app, Duration::from_secs(5)).await;
+    assert!(open >= 1);
+
+    // Every query now takes at least 40 ms; every client gives up after 10 ms.
+    proxy.set_delay(Duration::from_millis(20));
+    let mut dropped = 0;
+    for _ in 0..10 {
+        let batch = (0..100).map(|i| {
+            let path = if i % 2 == 0 {
+                path.clone()
+            } else {
+                "/items/?page_size=5".into()
+            };
+            app.request(Method::GET, &path)
+                .timeout(Duration::from_millis(10))
+                .send()
+        });
+        for result in futures_util::future::join_all(batch).await {
+            dropped += usize::from(result.is_err_and(|e| e.is_timeout()));
+        }
+    }
+    assert!(
+        dropped >= 900,
+        "only {dropped} of 1000 requests were dropped"
+    );
+    proxy.set_delay(Duration::ZERO);
+
+    let (open, idle) = until_all_idle(&app, Duration::from_secs(30)).await;
+    assert!(open <= 5 && idle == open, "{open} open, {idle} idle");
+    let started = Instant::now();
+    assert_eq!(app.get(&path).await.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+/// Sends `reads` GETs one after another (detail and list in turn); returns the statuses.
+async fn sequential_reads(app: &TestApp, path: &str, reads: usize) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for i in 0..reads {
+        let path = if i % 2 == 0 {
+            path
+        } else {
+            "/items/?page_size=5"
+        };
+        statuses.push(app.get(path).await.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_with_no_traffic_fails_no_read_and_at_most_one_write() {
+    let Some((app, proxy)) = spawn_behind_proxy().await else {
+        return;
+    };
+    let item = app.create_item("Survivor", 1.0).await;
+    let path = format!("/items/{}", item["id"]);
+    // Warm: several connections open and kept.
+    let warm = (0..20).map(|_| app.get(&path));
+    futures_util::future::join_all(warm).await;
+
+    // Restarted at once (connections cut, none idle long enough to be checked), then after
+    // a pause longer than the idle check.
+    for pause in [Duration::ZERO, Duration::from_millis(1500)] {
+        proxy.cut();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        proxy.restore();
+        tokio::time::sleep(pause).await;
+        let statuses = sequential_reads(&app, &path, 50).await;
+        assert!(
+            statuses.iter().all(|&s| s == 200),
+            "after a restart (pause {pause:?}): {statuses:?}"
+        );
+    }
+
+    // Writes are not retried (one might have reached the database): at most one fails.
+    futures_util::future::join_all((0..20).map(|_| app.get(&path))).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    proxy.restore();
+    let mut failed = 0;
+    for i in 0..20 {
+        let body = json!({"name": format!("w{i}"), "description": "", "price": 1});
+        let status = app.post_item(&body).await.status();
+        assert!(status == 201 || status == 503, "{status}");
+        failed += usize::from(status == 503);
+    }
+    assert!(failed <= 1, "{failed} writes failed after the restart");
+}

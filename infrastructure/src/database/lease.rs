@@ -135,8 +135,8 @@ impl Leases {
                 continue;
             }
             if since.elapsed() >= CHECK_AFTER && connection.ping().await.is_err() {
-                self.stats.failed_now();
                 self.discard(connection);
+                self.failed();
                 continue;
             }
             return Ok(self.lend(connection, permit));
@@ -165,6 +165,16 @@ impl Leases {
             home: self.clone(),
             state: State::Ready,
             _permit: permit,
+        }
+    }
+
+    /// After a connection-level failure: every connection idle from before it is suspect.
+    /// The pool's own idle ones are closed now; those workers keep are closed when next
+    /// taken (see [`PoolStats::failed_since`]).
+    fn failed(&self) {
+        self.stats.failed_now();
+        while let Some(connection) = self.pool.try_acquire() {
+            self.discard(connection);
         }
     }
 
@@ -201,8 +211,8 @@ impl Drop for Lease {
         };
         match self.state {
             State::Broken => {
-                self.home.stats.failed_now();
                 self.home.discard(connection);
+                self.home.failed();
             }
             // Back to the pool, which drains and tests it before anyone uses it again.
             State::InFlight => drop(connection),
