@@ -382,10 +382,10 @@ mod tests {
     use crate::entities::item;
 
     /// Repository futures hold their connection in an RAII lease and can move between threads.
-    #[test]
-    fn operations_are_send() {
+    #[tokio::test]
+    async fn operations_are_send() {
         fn send<T: Send>(_: &T) {}
-        let shared = sea_orm::DatabaseConnection::default();
+        let shared = Database::connect("sqlite::memory:").await.unwrap();
         let db = Db::transient(shared, true);
         let items = Repository::<item::Entity>::new(&db, Condition::all());
         send(&items.get(1));
