@@ -1,12 +1,12 @@
 //! `Item`, the showcase resource: the representation clients read, the payloads they write,
 //! the rules those payloads obey, and what its lists can be filtered, searched and ordered by.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::query::{FieldKind, Lookup, QuerySpec};
+use crate::timestamp::Timestamp;
 
 /// Longest `name`, in characters. The `#[schema]` limits below repeat these numbers (utoipa
 /// takes literals only); a test holds the two together. The schema's patterns say what the
@@ -30,13 +30,11 @@ pub struct Item {
     pub price: f64,
     pub in_stock: bool,
     /// Set by the server when the item is created.
-    #[schema(read_only)]
-    #[serde(serialize_with = "crate::timestamp::serialize")]
-    pub created_at: DateTime<Utc>,
+    #[schema(read_only, value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
     /// Set by the server on every change.
-    #[schema(read_only)]
-    #[serde(serialize_with = "crate::timestamp::serialize")]
-    pub updated_at: DateTime<Utc>,
+    #[schema(read_only, value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
 }
 
 /// Body of `POST` (create) and `PUT` (full replace): every writable field.

@@ -47,8 +47,8 @@ impl From<Model> for Item {
             description: m.description,
             price: m.price,
             in_stock: m.in_stock,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
+            created_at: m.created_at.into(),
+            updated_at: m.updated_at.into(),
         }
     }
 }
