@@ -82,10 +82,10 @@ impl Router {
         self.registrations
             .push(Box::new(move |config: &mut ServiceConfig| {
                 let path = R::PATH.trim_matches('/');
-                // Named after their pattern: the route label of logs and metrics. The list
-                // route is two static resources (a string comparison each) and the detail
-                // route one pattern whose slash is optional (one regex match): a resource of
-                // several patterns would run a regex set and then the pattern's regex.
+                // Named after their pattern: the route label of logs and metrics. Each route
+                // is two resources, with and without the trailing slash, rather than one
+                // resource of two patterns, which would run a regex set and then the
+                // pattern's regex.
                 let list_name = format!("/{path}/");
                 for pattern in [format!("/{path}"), list_name.clone()] {
                     let list = web::resource(pattern)
