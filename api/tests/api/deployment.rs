@@ -357,13 +357,7 @@ fn on_redis(url: &str, prefix: &str, rate: &str) -> impl FnOnce(&mut Settings) {
 }
 
 async fn store_errors(app: &TestApp) -> u64 {
-    let text = app.get("/metrics").await.text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix("throttle_store_errors_total "))
-        .expect("throttle_store_errors_total in /metrics")
-        .trim()
-        .parse()
-        .unwrap()
+    app.metric("throttle_store_errors_total").await as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,6 +78,18 @@ pub async fn spawn_app_with(
 }
 
 impl TestApp {
+    /// The value of one `/metrics` series, named in full (`name{label="x"}`); it must exist.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        let prefix = format!("{series} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{series} in /metrics"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

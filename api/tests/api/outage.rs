@@ -101,13 +101,8 @@ async fn outage_gives_503_within_the_timeout_and_recovers_by_itself() {
 
 /// `db_pool_connections{state=...}` from `/metrics`.
 async fn pool(app: &TestApp, state: &str) -> i64 {
-    let text = app.get("/metrics").await.text().await.unwrap();
-    let prefix = format!("db_pool_connections{{state=\"{state}\"}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("{prefix} in /metrics"))
-        .parse()
-        .unwrap()
+    app.metric(&format!("db_pool_connections{{state=\"{state}\"}}"))
+        .await as i64
 }
 
 /// Every open connection idle again: none was lost by a request that went away.
