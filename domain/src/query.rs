@@ -1,5 +1,5 @@
 //! List queries: what a resource declares it can be filtered, searched and ordered by
-//! ([`QuerySpec`]), and a client's request parsed against those declarations ([`ListParams`]).
+//! ([`Filtering`], resolved against its fields as a [`QuerySpec`]), and a client's request parsed against those declarations ([`ListParams`]).
 //!
 //! Parsing never trusts a client's names: every field a query touches is one the resource
 //! declared, so the persistence layer only ever sees declared column names.
@@ -12,4 +12,4 @@ pub use cursor::Cursor;
 pub use params::{
     CountMode, Filter, ListParams, NULL_CHARACTERS, OrderBy, PageDefaults, Pagination, Value, names,
 };
-pub use spec::{FieldKind, Lookup, QuerySpec};
+pub use spec::{FieldKind, Filtering, Lookup, QuerySpec};

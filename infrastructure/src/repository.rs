@@ -3,6 +3,7 @@
 //! single statement (a counted page carries its `COUNT` as a scalar subquery), so
 //! concurrent writers cannot lose updates and no request does per-row work.
 
+mod columns;
 mod conditions;
 
 use std::marker::PhantomData;
@@ -22,6 +23,7 @@ use tracing::instrument;
 use crate::PersistenceError;
 use crate::database::Db;
 
+pub use columns::{active_model, model_fields};
 pub use conditions::check_columns;
 
 /// What the repository needs to know about a table beyond SeaORM's traits.
@@ -33,19 +35,20 @@ pub trait Table: EntityTrait {
     fn key(model: &Self::Model) -> Self::Key;
 
     /// The row-version column that every write bumps: ETags and compare-and-set updates.
+    /// Hidden from clients.
     fn version_column() -> Option<Self::Column> {
         None
     }
-}
 
-/// Column values for a new row, from a create payload.
-pub trait IntoInsert<E: EntityTrait> {
-    fn into_insert(self, now: DateTime<Utc>) -> E::ActiveModel;
-}
+    /// The column the server sets when it inserts a row; read-only to clients.
+    fn created_column() -> Option<Self::Column> {
+        None
+    }
 
-/// Column values a replace or patch payload changes; unset columns are left alone.
-pub trait IntoUpdate<E: EntityTrait> {
-    fn into_update(self, now: DateTime<Utc>) -> E::ActiveModel;
+    /// The column the server sets on every write; read-only to clients.
+    fn updated_column() -> Option<Self::Column> {
+        None
+    }
 }
 
 /// The primary key type of an entity.
@@ -113,17 +116,29 @@ where
         Ok(E::find().filter(self.by_id(key)).one(self.db).await?)
     }
 
+    /// Inserts a row, setting the columns the server keeps (created and updated times, the
+    /// first version).
     #[instrument(level = "debug", skip_all)]
-    pub async fn insert(&self, values: E::ActiveModel) -> Result<E::Model, PersistenceError>
+    pub async fn insert(&self, mut values: E::ActiveModel) -> Result<E::Model, PersistenceError>
     where
         E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
         E::Model: IntoActiveModel<E::ActiveModel>,
     {
+        let now = now();
+        for column in [E::created_column(), E::updated_column()]
+            .into_iter()
+            .flatten()
+        {
+            values.set(column, now.into());
+        }
+        if let Some(version) = E::version_column() {
+            values.set(version, 1i64.into());
+        }
         Ok(E::insert(values).exec_with_returning(self.db).await?)
     }
 
-    /// Updates the row in one statement, bumping its version; with `expected` set, only
-    /// if its version is still one of those (compare-and-set).
+    /// Updates the row in one statement, setting its updated time and bumping its version;
+    /// with `expected` set, only if its version is still one of those (compare-and-set).
     #[instrument(level = "debug", skip_all)]
     pub async fn update(
         &self,
@@ -134,6 +149,10 @@ where
     where
         E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
     {
+        let mut values = values;
+        if let Some(updated) = E::updated_column() {
+            values.set(updated, now().into());
+        }
         let mut update = E::update_many().set(values).filter(self.by_id(key.clone()));
         if let Some(version) = E::version_column() {
             update = update.col_expr(version, Expr::col(version).add(VERSION_STEP));
@@ -375,8 +394,8 @@ fn order(descending: bool) -> sea_orm::Order {
 
 #[cfg(test)]
 mod tests {
-    use domain::item::ItemCreate;
     use sea_orm::{ConnectionTrait, Database, Schema};
+    use serde_json::json;
 
     use super::*;
     use crate::entities::item;
@@ -404,19 +423,21 @@ mod tests {
             .unwrap();
         let db = Db::transient(shared, true);
         let items = Repository::<item::Entity>::new(&db, Condition::all());
-        let payload = |name: &str| ItemCreate {
-            name: name.into(),
-            description: "d".into(),
-            price: 2.5,
-            in_stock: true,
+        let payload = |name: &str| {
+            let serde_json::Value::Object(values) =
+                json!({"name": name, "description": "d", "price": 2.5, "in_stock": true})
+            else {
+                unreachable!()
+            };
+            active_model::<item::Entity>(values).unwrap()
         };
         for round in 0..2 {
-            let created = items.insert(payload("a").into_insert(now())).await.unwrap();
+            let created = items.insert(payload("a")).await.unwrap();
             assert_eq!((created.name.as_str(), created.version), ("a", 1));
             let read = items.get(created.id).await.unwrap().unwrap();
             assert_eq!(read, created);
             let updated = match items
-                .update(created.id, payload("b").into_update(now()), Some(&[1]))
+                .update(created.id, payload("b"), Some(&[1]))
                 .await
                 .unwrap()
             {
@@ -425,9 +446,7 @@ mod tests {
             };
             assert_eq!((updated.name.as_str(), updated.version), ("b", 2));
             assert!(matches!(
-                items
-                    .update(created.id, payload("c").into_update(now()), Some(&[1]))
-                    .await,
+                items.update(created.id, payload("c"), Some(&[1])).await,
                 Ok(Written::VersionMismatch)
             ));
             assert!(matches!(

@@ -1,18 +1,16 @@
 //! Request bodies: the media type, the size limit (declared or chunked), JSON syntax, then
-//! a field-by-field check against the payload type's JSON Schema (strict JSON types,
-//! required fields, `null`, unknown fields, read-only fields dropped, strings trimmed as
-//! DRF's `trim_whitespace` does), then the payload type's `validator` rules. All of a
-//! body's field errors are reported at once, keyed by field, as DRF does.
+//! the field-by-field check of the resource's [`Fields`] (strict JSON types, required
+//! fields, `null`, unknown fields, read-only fields dropped, strings trimmed as DRF's
+//! `trim_whitespace` does, lengths and ranges). All of a body's field errors are reported at
+//! once, keyed by field, as DRF does.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut, Payload};
 use domain::FieldErrors;
-use domain::query::NULL_CHARACTERS;
+use domain::fields::Fields;
 use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use validator::Validate;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -62,147 +60,6 @@ pub async fn read(request: &HttpRequest, mut payload: Payload, limit: usize) -> 
     Ok(body.freeze())
 }
 
-/// One writable field as its schema declares it.
-#[derive(Debug)]
-struct FieldRule {
-    name: String,
-    /// JSON Schema type names the value may have (`null` among them when nullable).
-    types: Vec<String>,
-    required: bool,
-    /// The documented `maxLength`, held against the string as sent (before trimming), so
-    /// the server refuses exactly what the schema does.
-    max_length: Option<usize>,
-}
-
-/// The writable fields of a payload type, and the read-only fields its bodies may carry.
-#[derive(Debug)]
-pub struct BodySchema {
-    fields: Vec<FieldRule>,
-    read_only: Vec<String>,
-}
-
-impl BodySchema {
-    /// From the JSON Schemas of the payload type and of the representation.
-    pub fn new(payload: &Value, representation: &Value) -> BodySchema {
-        let required: Vec<&str> = payload["required"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let properties = payload["properties"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        let fields = properties
-            .iter()
-            .map(|(name, schema)| FieldRule {
-                name: name.clone(),
-                types: match &schema["type"] {
-                    Value::String(t) => vec![t.clone()],
-                    Value::Array(list) => list
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(String::from)
-                        .collect(),
-                    _ => Vec::new(),
-                },
-                required: required.contains(&name.as_str()),
-                max_length: schema["maxLength"].as_u64().map(|n| n as usize),
-            })
-            .collect();
-        let read_only = representation["properties"]
-            .as_object()
-            .into_iter()
-            .flat_map(|p| p.keys())
-            .filter(|name| !properties.contains_key(*name))
-            .cloned()
-            .collect();
-        BodySchema { fields, read_only }
-    }
-
-    /// Checks shapes and types; returns the writable fields that passed, and the errors.
-    fn check(&self, body: Map<String, Value>, partial: bool) -> (Map<String, Value>, FieldErrors) {
-        let mut errors = FieldErrors::new();
-        let mut clean = Map::new();
-        for (name, mut value) in body {
-            let Some(rule) = self.fields.iter().find(|rule| rule.name == name) else {
-                if !self.read_only.contains(&name) {
-                    errors.add(name, "Unknown field.");
-                }
-                continue;
-            };
-            match type_error(&rule.types, &value)
-                .map(String::from)
-                .or_else(|| text_error(rule, &value))
-            {
-                Some(message) => errors.add(name, message),
-                None => {
-                    if let Value::String(text) = &mut value {
-                        let trimmed = text.trim();
-                        if trimmed.len() != text.len() {
-                            *text = trimmed.to_string();
-                        }
-                    }
-                    clean.insert(name, value);
-                }
-            }
-        }
-        if !partial {
-            for rule in self.fields.iter().filter(|rule| rule.required) {
-                if !clean.contains_key(&rule.name) && !errors.contains(&rule.name) {
-                    errors.add(rule.name.clone(), "This field is required.");
-                }
-            }
-        }
-        (clean, errors)
-    }
-}
-
-/// DRF's message when `value` is not of the declared type; `None` when it is (or when the
-/// schema does not say).
-fn type_error(types: &[String], value: &Value) -> Option<&'static str> {
-    if types.is_empty() {
-        return None;
-    }
-    let allows = |t: &str| types.iter().any(|declared| declared == t);
-    let fits = match value {
-        Value::Null => allows("null"),
-        Value::Bool(_) => allows("boolean"),
-        Value::Number(n) => allows("number") || (allows("integer") && (n.is_i64() || n.is_u64())),
-        Value::String(_) => allows("string"),
-        Value::Array(_) => allows("array"),
-        Value::Object(_) => allows("object"),
-    };
-    if fits {
-        return None;
-    }
-    Some(if value.is_null() {
-        "This field may not be null."
-    } else if allows("integer") {
-        "A valid integer is required."
-    } else if allows("number") {
-        "A valid number is required."
-    } else if allows("boolean") {
-        "Must be a valid boolean."
-    } else if allows("string") {
-        "Not a valid string."
-    } else {
-        "Invalid type."
-    })
-}
-
-/// NUL characters (which text columns cannot hold) and strings over the documented length.
-fn text_error(rule: &FieldRule, value: &Value) -> Option<String> {
-    let text = value.as_str()?;
-    if text.contains('\0') {
-        return Some(NULL_CHARACTERS.to_string());
-    }
-    let max = rule.max_length?;
-    (text.chars().count() > max)
-        .then(|| format!("Ensure this field has no more than {max} characters."))
-}
-
 fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -214,14 +71,9 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// Parses a body into `T`, checked by `schema` and validated by `T`'s rules. When some
-/// fields fail their checks, the rules of the others still run (through the all-optional
-/// type `P`), so one response lists every problem.
-pub fn parse<T, P>(schema: &BodySchema, bytes: &[u8], partial: bool) -> ApiResult<T>
-where
-    T: DeserializeOwned + Validate,
-    P: DeserializeOwned + Validate,
-{
+/// Parses a JSON object body and checks it against the resource's fields; an empty body is
+/// an empty object. Returns the writable fields' clean values (see [`Fields::check`]).
+pub fn parse(fields: &Fields, bytes: &[u8], partial: bool) -> ApiResult<Map<String, Value>> {
     let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Map::new())
     } else {
@@ -235,39 +87,28 @@ where
         );
         return Err(FieldErrors::single("non_field_errors", message).into());
     };
-    let (clean, mut errors) = schema.check(object, partial);
-    if errors.is_empty() {
-        let payload: T = serde_json::from_value(Value::Object(clean))
-            .map_err(|e| FieldErrors::single("non_field_errors", e.to_string()))?;
-        return match payload.validate() {
-            Ok(()) => Ok(payload),
-            Err(rules) => Err(FieldErrors::from(rules).into()),
-        };
-    }
-    if let Ok(Err(rules)) = serde_json::from_value::<P>(Value::Object(clean)).map(|p| p.validate())
-    {
-        errors.merge(FieldErrors::from(rules));
-    }
-    Err(errors.into())
+    Ok(fields.check(object, partial)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::item::{Item, ItemCreate, ItemPatch};
+    use infrastructure::entities::item;
+    use infrastructure::repository::model_fields;
     use serde_json::json;
-    use utoipa::PartialSchema;
 
-    fn schema<T: PartialSchema>() -> BodySchema {
-        let json = |s| serde_json::to_value(s).unwrap();
-        BodySchema::new(&json(T::schema()), &json(Item::schema()))
+    use crate::resources::Items;
+    use crate::viewset::Resource;
+
+    fn fields() -> Fields {
+        Items::fields(model_fields::<item::Entity>())
     }
 
-    fn create(body: Value) -> ApiResult<ItemCreate> {
-        parse::<ItemCreate, ItemPatch>(&schema::<ItemCreate>(), body.to_string().as_bytes(), false)
+    fn create(body: Value) -> ApiResult<Map<String, Value>> {
+        parse(&fields(), body.to_string().as_bytes(), false)
     }
 
-    fn field_errors(result: ApiResult<ItemCreate>) -> FieldErrors {
+    fn field_errors(result: ApiResult<Map<String, Value>>) -> FieldErrors {
         match result {
             Err(ApiError::Validation(errors)) => errors,
             other => panic!("expected field errors, got {other:?}"),
@@ -318,8 +159,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (item.name.as_str(), item.price, item.in_stock),
-            ("Box", 3.0, true)
+            Value::Object(item),
+            json!({"name": "Box", "description": "", "price": 3, "in_stock": true})
         );
         let errors = field_errors(create(
             json!({"name": "a", "description": "", "price": 1, "colour": "red"}),
@@ -355,36 +196,21 @@ mod tests {
 
     #[test]
     fn partial_bodies_need_no_required_fields_but_refuse_null() {
-        let schema = schema::<ItemPatch>();
-        let patch = parse::<ItemPatch, ItemPatch>(&schema, br#"{"price": 2}"#, true).unwrap();
-        assert_eq!(
-            patch,
-            ItemPatch {
-                price: Some(2.0),
-                ..Default::default()
-            }
-        );
-        let result = parse::<ItemPatch, ItemPatch>(&schema, br#"{"name": null}"#, true);
+        let patch = parse(&fields(), br#"{"price": 2}"#, true).unwrap();
+        assert_eq!(Value::Object(patch), json!({"price": 2}));
+        let result = parse(&fields(), br#"{"name": null}"#, true);
         assert!(matches!(result, Err(ApiError::Validation(e)) if e.contains("name")));
     }
 
     #[test]
     fn malformed_and_non_object_bodies() {
-        let result = parse::<ItemCreate, ItemPatch>(&schema::<ItemCreate>(), b"{\"name\": ", false);
+        let result = parse(&fields(), b"{\"name\": ", false);
         assert!(
             matches!(result, Err(ApiError::BadRequest(d)) if d.starts_with("JSON parse error"))
         );
-        let errors = field_errors(parse::<ItemCreate, ItemPatch>(
-            &schema::<ItemCreate>(),
-            b"[1]",
-            false,
-        ));
+        let errors = field_errors(parse(&fields(), b"[1]", false));
         assert!(errors.contains("non_field_errors"));
-        let errors = field_errors(parse::<ItemCreate, ItemPatch>(
-            &schema::<ItemCreate>(),
-            b"",
-            false,
-        ));
+        let errors = field_errors(parse(&fields(), b"", false));
         assert!(errors.contains("name") && errors.contains("price"));
     }
 }

@@ -1,6 +1,7 @@
 //! What every action sees: the request, the shared state and its resource's registration.
 
 use actix_web::{HttpRequest, web};
+use domain::fields::Fields;
 use domain::query::{ListParams, PageDefaults, QuerySpec};
 use std::time::Duration;
 
@@ -78,9 +79,19 @@ impl<'a> Ctx<'a> {
         raw.parse().map_err(|_| ApiError::NotFound)
     }
 
+    /// The resource's fields and their rules.
+    pub fn fields(&self) -> &'a Fields {
+        &self.info.fields
+    }
+
+    /// What the resource's lists accept.
+    pub fn query(&self) -> &'a QuerySpec {
+        &self.info.query
+    }
+
     /// The list query string, checked against the resource's declarations.
-    pub fn list_params(&self, spec: &QuerySpec) -> ApiResult<ListParams> {
+    pub fn list_params(&self) -> ApiResult<ListParams> {
         let pairs = form_urlencoded::parse(self.request.query_string().as_bytes());
-        Ok(ListParams::parse(spec, pairs, &self.state.pages)?)
+        Ok(ListParams::parse(self.query(), pairs, &self.state.pages)?)
     }
 }

@@ -1,21 +1,22 @@
 //! What a registered resource knows about itself, computed once at registration: its
-//! allowed methods, body schemas, and the body of `OPTIONS` (DRF's `SimpleMetadata`).
+//! allowed methods, its fields, what its lists accept, and the body of `OPTIONS` (DRF's
+//! `SimpleMetadata`).
 
 use actix_web::web::Bytes;
-use domain::query::QuerySpec;
+use domain::fields::Fields;
+use domain::query::{FieldKind, QuerySpec};
+use infrastructure::repository::{check_columns, model_fields};
 use serde_json::{Map, Value, json};
-use utoipa::PartialSchema;
 
-use super::body::BodySchema;
-use super::resource::{Resource, Writable};
+use super::resource::Resource;
 
 pub struct ResourceInfo {
     pub list_allow: &'static str,
     pub detail_allow: &'static str,
-    /// For POST and PUT bodies; `None` for read-only resources.
-    pub create: Option<BodySchema>,
-    /// For PATCH bodies.
-    pub patch: Option<BodySchema>,
+    /// The fields and their rules: bodies are checked against them.
+    pub fields: Fields,
+    /// What lists accept, with the kinds of the fields they name.
+    pub query: QuerySpec,
     pub list_options: Bytes,
     pub detail_options: Bytes,
 }
@@ -24,39 +25,30 @@ pub const READ_ONLY_ALLOW: &str = "GET, HEAD, OPTIONS";
 pub const LIST_ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 pub const DETAIL_ALLOW: &str = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS";
 
-pub fn schema_json<T: PartialSchema>() -> Value {
-    serde_json::to_value(T::schema()).unwrap_or_default()
-}
-
 impl ResourceInfo {
-    pub fn read_only<R: Resource>() -> ResourceInfo {
-        let read = schema_json::<R::Read>();
-        ResourceInfo {
-            list_allow: READ_ONLY_ALLOW,
-            detail_allow: READ_ONLY_ALLOW,
-            create: None,
-            patch: None,
-            list_options: options_body(R::NAME, "List", &read, None, Some(R::QUERY)),
-            detail_options: options_body(R::NAME, "Instance", &read, None, None),
+    /// Everything `R` declares, resolved once when it is registered.
+    ///
+    /// # Panics
+    /// When the declarations name a field the table does not have.
+    pub fn new<R: Resource>(writable: bool) -> ResourceInfo {
+        let fields = R::fields(model_fields::<R::Entity>());
+        let query = QuerySpec::new(&fields, R::FILTERING);
+        if let Err(problem) = check_columns::<R::Entity>(&query) {
+            panic!("{}: {problem}", R::NAME);
         }
-    }
-
-    pub fn writable<R: Writable>() -> ResourceInfo {
-        let read = schema_json::<R::Read>();
-        let create = schema_json::<R::Create>();
+        let (list_allow, detail_allow) = if writable {
+            (LIST_ALLOW, DETAIL_ALLOW)
+        } else {
+            (READ_ONLY_ALLOW, READ_ONLY_ALLOW)
+        };
+        let write = |method: &str| writable.then(|| (method.to_string(), actions(&fields)));
         ResourceInfo {
-            list_allow: LIST_ALLOW,
-            detail_allow: DETAIL_ALLOW,
-            create: Some(BodySchema::new(&create, &read)),
-            patch: Some(BodySchema::new(&schema_json::<R::Patch>(), &read)),
-            list_options: options_body(
-                R::NAME,
-                "List",
-                &read,
-                Some(("POST", &create)),
-                Some(R::QUERY),
-            ),
-            detail_options: options_body(R::NAME, "Instance", &read, Some(("PUT", &create)), None),
+            list_allow,
+            detail_allow,
+            list_options: options_body(R::NAME, "List", &fields, write("POST"), Some(&query)),
+            detail_options: options_body(R::NAME, "Instance", &fields, write("PUT"), None),
+            fields,
+            query,
         }
     }
 }
@@ -67,17 +59,17 @@ impl ResourceInfo {
 fn options_body(
     name: &str,
     suffix: &str,
-    read: &Value,
-    action: Option<(&str, &Value)>,
+    fields: &Fields,
+    action: Option<(String, Value)>,
     query: Option<&QuerySpec>,
 ) -> Bytes {
     let mut body = Map::new();
     body.insert("name".into(), json!(format!("{name} {suffix}")));
-    body.insert("description".into(), read["description"].clone());
+    body.insert("description".into(), json!(fields.description));
     body.insert("renders".into(), json!(["application/json"]));
     body.insert("parses".into(), json!(["application/json"]));
     if let Some((method, write)) = action {
-        body.insert("actions".into(), json!({ method: fields(read, write) }));
+        body.insert("actions".into(), json!({ method: write }));
     }
     if let Some(spec) = query {
         let filters: Map<String, Value> = spec
@@ -91,60 +83,54 @@ fn options_body(
     Bytes::from(serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
 }
 
-fn fields(read: &Value, write: &Value) -> Value {
-    let required: Vec<&Value> = write["required"]
-        .as_array()
-        .map(|r| r.iter().collect())
-        .unwrap_or_default();
+/// Every shown field as DRF's `SimpleMetadata` describes it for a write action: type,
+/// whether required or read-only, label, and the limits of writable fields.
+fn actions(fields: &Fields) -> Value {
     let mut out = Map::new();
-    for (name, shown) in read["properties"].as_object().into_iter().flatten() {
-        let writable = &write["properties"][name];
-        let source = if writable.is_object() {
-            writable
-        } else {
-            shown
-        };
-        let mut field = Map::new();
-        field.insert("type".into(), json!(drf_type(source)));
-        field.insert("required".into(), json!(required.contains(&&json!(name))));
-        field.insert("read_only".into(), json!(!writable.is_object()));
-        field.insert("label".into(), json!(label(name)));
-        for (schema_key, drf_key) in [
-            ("maxLength", "max_length"),
-            ("minLength", "min_length"),
-            ("minimum", "min_value"),
-            ("maximum", "max_value"),
-            ("default", "default"),
-            ("description", "help_text"),
-        ] {
-            if let Some(value) = source.get(schema_key) {
-                field.insert(drf_key.into(), value.clone());
+    for field in fields.shown() {
+        let mut entry = Map::new();
+        entry.insert("type".into(), json!(drf_type(field.kind)));
+        entry.insert("required".into(), json!(field.required()));
+        entry.insert("read_only".into(), json!(!field.writable()));
+        entry.insert("label".into(), json!(label(field.name)));
+        if field.writable() {
+            let limits = [
+                ("max_length", field.max_length.map(Value::from)),
+                ("min_length", field.min_chars().map(Value::from)),
+                ("min_value", field.minimum.map(number)),
+                ("max_value", field.maximum.map(number)),
+                ("default", field.default.clone()),
+            ];
+            for (key, value) in limits {
+                if let Some(value) = value {
+                    entry.insert(key.into(), value);
+                }
             }
         }
-        out.insert(name.clone(), Value::Object(field));
+        if let Some(help) = field.help_text {
+            entry.insert("help_text".into(), json!(help));
+        }
+        out.insert(field.name.into(), Value::Object(entry));
     }
     Value::Object(out)
 }
 
-fn drf_type(schema: &Value) -> &'static str {
-    let ty = match &schema["type"] {
-        Value::Array(types) => types
-            .iter()
-            .find(|t| *t != "null")
-            .cloned()
-            .unwrap_or_default(),
-        other => other.clone(),
-    };
-    match (ty.as_str().unwrap_or_default(), schema["format"].as_str()) {
-        ("string", Some("date-time")) => "datetime",
-        ("string", Some("date")) => "date",
-        ("string", _) => "string",
-        ("integer", _) => "integer",
-        ("number", _) => "float",
-        ("boolean", _) => "boolean",
-        ("array", _) => "list",
-        ("object", _) => "nested object",
-        _ => "field",
+/// A bound as JSON: `0`, not `0.0`.
+pub fn number(value: f64) -> Value {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
+}
+
+fn drf_type(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "string",
+        FieldKind::Integer => "integer",
+        FieldKind::Float => "float",
+        FieldKind::Boolean => "boolean",
+        FieldKind::DateTime => "datetime",
     }
 }
 

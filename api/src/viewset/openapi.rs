@@ -1,23 +1,23 @@
-//! A registered resource's OpenAPI operations, built from the same declarations as its
-//! routes (the `Resource` impl, its payload types' `ToSchema`, its `QuerySpec`), so the
-//! documentation cannot drift from what the server does. utoipa's `#[utoipa::path]` only
+//! A registered resource's OpenAPI operations and schemas, built from the same declarations
+//! as its routes (the `Resource` impl, its fields and their rules, what its lists accept),
+//! so the documentation cannot drift from what the server does. utoipa's `#[utoipa::path]` only
 //! annotates concrete functions; our handlers are generic, so operations are assembled with
 //! utoipa's builder types here instead.
 
+use domain::auth::Permission;
+use domain::fields::{Field, Fields};
 use domain::query::{CountMode, FieldKind, Lookup, QuerySpec, names};
 use serde_json::{Value, json};
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle,
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{
     Content, HeaderBuilder, PathItem, Paths, RefOr, Required, ResponseBuilder, Schema,
 };
-use utoipa::{PartialSchema, ToSchema};
 
-use domain::auth::Permission;
-use utoipa::openapi::security::SecurityRequirement;
-
+use super::metadata::{ResourceInfo, number};
 use super::resource::{Resource, Writable};
 
 /// Component schemas every resource's operations refer to.
@@ -299,23 +299,126 @@ fn envelope(item: &str) -> RefOr<Schema> {
     }))
 }
 
-fn key_parameter<R: Resource>() -> ParameterBuilder {
-    let kind = R::QUERY
-        .kind_of(R::QUERY.primary_key)
-        .unwrap_or(FieldKind::Text);
+fn key_parameter<R: Resource>(query: &QuerySpec) -> ParameterBuilder {
+    let kind = query.kind_of(query.primary_key).unwrap_or(FieldKind::Text);
     parameter(
         "id",
         ParameterIn::Path,
         kind_schema(kind),
-        &format!(
-            "The {}'s `{}`.",
-            R::NAME.to_lowercase(),
-            R::QUERY.primary_key
-        ),
+        &format!("The {}'s `{}`.", R::NAME.to_lowercase(), query.primary_key),
     )
 }
 
-fn options_operation<R: Resource>(names: &Names, detail: bool) -> utoipa::openapi::path::Operation {
+/// The three shapes of a resource's fields in the document.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// What clients read: every shown field.
+    Read,
+    /// POST and PUT bodies: the writable fields, required ones listed.
+    Create,
+    /// PATCH bodies: the writable fields, none required.
+    Patch,
+}
+
+/// Text that is not only whitespace, with no NUL characters (which text columns cannot
+/// hold); or just no NUL characters.
+const NOT_BLANK: &str = r"^[^\x00]*[^\s\x00][^\x00]*$";
+const NO_NUL: &str = r"^[^\x00]*$";
+
+/// One field's JSON Schema, from its rules.
+fn field_schema(field: &Field, shape: Shape) -> Value {
+    let mut schema = match field.kind {
+        FieldKind::Integer => json!({"type": "integer", "format": "int64"}),
+        FieldKind::Float => json!({"type": "number", "format": "double"}),
+        FieldKind::Boolean => json!({"type": "boolean"}),
+        FieldKind::Text => json!({"type": "string"}),
+        FieldKind::DateTime => json!({"type": "string", "format": "date-time"}),
+    };
+    if field.nullable {
+        schema["type"] = json!([schema["type"], "null"]);
+    }
+    if let Some(help) = field.help_text {
+        schema["description"] = json!(help);
+    }
+    if !field.writable() {
+        schema["readOnly"] = json!(true);
+        return schema;
+    }
+    if let Some(example) = &field.example {
+        schema["example"] = example.clone();
+    }
+    if let Some(max) = field.max_length {
+        schema["maxLength"] = json!(max);
+    }
+    if let Some(min) = field.min_chars() {
+        schema["minLength"] = json!(min);
+    }
+    if let Some(min) = field.minimum {
+        schema["minimum"] = number(min);
+    }
+    if let Some(max) = field.maximum {
+        schema["maximum"] = number(max);
+    }
+    if shape != Shape::Read && field.kind == FieldKind::Text {
+        let blank_allowed = field.min_chars().unwrap_or(0) == 0;
+        schema["pattern"] = json!(if blank_allowed { NO_NUL } else { NOT_BLANK });
+    }
+    if shape == Shape::Create
+        && let Some(default) = &field.default
+    {
+        schema["default"] = default.clone();
+    }
+    schema
+}
+
+/// The object schema of a resource's fields in one shape.
+fn fields_schema(fields: &Fields, shape: Shape) -> RefOr<Schema> {
+    let shown: Vec<&Field> = match shape {
+        Shape::Read => fields.shown().collect(),
+        Shape::Create | Shape::Patch => fields.writable().collect(),
+    };
+    let properties: serde_json::Map<String, Value> = shown
+        .iter()
+        .map(|f| (f.name.to_string(), field_schema(f, shape)))
+        .collect();
+    let (description, required): (String, Vec<&str>) = match shape {
+        Shape::Read => (
+            fields.description.to_string(),
+            shown.iter().map(|f| f.name).collect(),
+        ),
+        Shape::Create => (
+            "Body of `POST` (create) and `PUT` (full replace): every writable field; one with a \
+             `default` may be omitted and then gets it."
+                .into(),
+            shown
+                .iter()
+                .filter(|f| f.required())
+                .map(|f| f.name)
+                .collect(),
+        ),
+        Shape::Patch => (
+            "Body of `PATCH`: only the fields sent change; `null` is a value only where the \
+             type allows it."
+                .into(),
+            Vec::new(),
+        ),
+    };
+    let mut object =
+        json!({"type": "object", "description": description, "properties": properties});
+    if !required.is_empty() {
+        object["required"] = json!(required);
+    }
+    if shape != Shape::Read {
+        object["additionalProperties"] = json!(false);
+    }
+    schema(object)
+}
+
+fn options_operation<R: Resource>(
+    names: &Names,
+    query: &QuerySpec,
+    detail: bool,
+) -> utoipa::openapi::path::Operation {
     let mut operation = OperationBuilder::new()
         .tag(names.tag.clone())
         .operation_id(Some(format!("{}_{}", names.path, if detail { "detail_options" } else { "list_options" })))
@@ -324,7 +427,7 @@ fn options_operation<R: Resource>(names: &Names, detail: bool) -> utoipa::openap
         .response("200", response("Metadata, with the allowed methods in `Allow`.", Some(reference(METADATA))).header("Allow", header("The methods this route accepts.")));
     if detail {
         operation = operation
-            .parameter(key_parameter::<R>())
+            .parameter(key_parameter::<R>(query))
             .response(
                 "404",
                 error("No such row, or the path id is not a valid id."),
@@ -335,14 +438,12 @@ fn options_operation<R: Resource>(names: &Names, detail: bool) -> utoipa::openap
 }
 
 /// The list and retrieve operations every resource has.
-pub fn read_only<R: Resource>() -> ResourceDoc {
+pub fn read_only<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
     let names = names::<R>();
-    let read = R::Read::name().to_string();
+    let query = &info.query;
+    let read = R::NAME.to_string();
     let page = format!("Paginated{}List", R::NAME);
-    let description = serde_json::to_value(R::Read::schema())
-        .ok()
-        .and_then(|s| s["description"].as_str().map(String::from))
-        .unwrap_or_default();
+    let description = info.fields.description.to_string();
 
     let list = OperationBuilder::new()
         .tag(names.tag.clone())
@@ -352,7 +453,7 @@ pub fn read_only<R: Resource>() -> ResourceDoc {
             "A page of {}, filtered, searched and ordered as asked. Unknown parameters are ignored; a known parameter with a bad value is a 400 naming it.",
             names.path
         )))
-        .parameters(Some(list_parameters(R::QUERY)))
+        .parameters(Some(list_parameters(query)))
         .response("200", response("A page of rows.", Some(reference(&page))))
         .response("400", response("A query parameter has a bad value; the body names it.", Some(reference(VALIDATION_ERROR))))
         .response("404", error("A page number past the last page (`Invalid page.`)."))
@@ -364,7 +465,7 @@ pub fn read_only<R: Resource>() -> ResourceDoc {
         .operation_id(Some(format!("{}_retrieve", names.path)))
         .summary(Some(format!("Retrieve {}", names.one)))
         .description(Some("One row with its `ETag`. With `If-None-Match` matching the current tag, 304 and no body."))
-        .parameter(key_parameter::<R>())
+        .parameter(key_parameter::<R>(query))
         .parameter(parameter("If-None-Match", ParameterIn::Header, json!({"type": "string"}), "Entity tags of a cached copy; `*` matches any."))
         .response("200", with_etag(response("The row.", Some(reference(&read)))))
         .response("304", with_etag(response("Not modified: the cached copy is current.", None)))
@@ -379,27 +480,28 @@ pub fn read_only<R: Resource>() -> ResourceDoc {
     let mut doc = ResourceDoc {
         paths,
         schemas: vec![
-            (read, R::Read::schema()),
-            (page.clone(), envelope(&R::Read::name())),
+            (read.clone(), fields_schema(&info.fields, Shape::Read)),
+            (page.clone(), envelope(&read)),
         ],
         tag: (names.tag.clone(), description),
         permission: R::PERMISSION,
     };
     for (path, detail) in [(&names.list_path, false), (&names.detail_path, true)] {
         if let Some(item) = doc.paths.paths.get_mut(path.as_str()) {
-            item.options = Some(options_operation::<R>(&names, detail));
+            item.options = Some(options_operation::<R>(&names, query, detail));
         }
     }
     doc
 }
 
 /// Every operation of a writable resource.
-pub fn writable<R: Writable>() -> ResourceDoc {
-    let mut doc = read_only::<R>();
+pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
+    let mut doc = read_only::<R>(info);
     let names = names::<R>();
-    let read = reference(&R::Read::name());
-    let create_name = R::Create::name().to_string();
-    let patch_name = R::Patch::name().to_string();
+    let query = &info.query;
+    let read = reference(R::NAME);
+    let create_name = format!("{}Create", R::NAME);
+    let patch_name = format!("{}Patch", R::NAME);
     let body = |name: &str| {
         RequestBodyBuilder::new()
             .required(Some(Required::True))
@@ -456,7 +558,7 @@ pub fn writable<R: Writable>() -> ResourceDoc {
                 .operation_id(Some(format!("{}_{id}", names.path)))
                 .summary(Some(summary))
                 .description(Some(description.to_string()))
-                .parameter(key_parameter::<R>())
+                .parameter(key_parameter::<R>(query))
                 .parameter(if_match())
                 .request_body(Some(body(payload)))
                 .response(
@@ -491,7 +593,7 @@ pub fn writable<R: Writable>() -> ResourceDoc {
         .tag(names.tag.clone())
         .operation_id(Some(format!("{}_destroy", names.path)))
         .summary(Some(format!("Delete {}", names.one)))
-        .parameter(key_parameter::<R>())
+        .parameter(key_parameter::<R>(query))
         .parameter(if_match())
         .response("204", response("Deleted.", None))
         .response(
@@ -513,7 +615,9 @@ pub fn writable<R: Writable>() -> ResourceDoc {
         item.patch = Some(patch);
         item.delete = Some(destroy);
     }
-    doc.schemas.push((create_name, R::Create::schema()));
-    doc.schemas.push((patch_name, R::Patch::schema()));
+    doc.schemas
+        .push((create_name, fields_schema(&info.fields, Shape::Create)));
+    doc.schemas
+        .push((patch_name, fields_schema(&info.fields, Shape::Patch)));
     doc
 }

@@ -9,13 +9,11 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use domain::auth::Permission;
-use domain::query::{ListParams, QuerySpec};
-use infrastructure::repository::{IntoInsert, IntoUpdate, Page, Table, Written, now};
+use domain::fields::Fields;
+use domain::query::{Filtering, ListParams};
+use infrastructure::repository::{Page, Table, Written, active_model};
 use sea_orm::{ActiveModelTrait, Condition, EntityTrait, IntoActiveModel};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-use utoipa::ToSchema;
-use validator::Validate;
 
 use super::conditional::Precondition;
 use super::{Ctx, body, respond};
@@ -33,18 +31,27 @@ pub trait Resource: Sized + 'static {
             Model: Sync + IntoActiveModel<ActiveModel<Self>>,
             ActiveModel: ActiveModelTrait<Entity = Self::Entity> + Send,
         >;
-    /// What clients read: the serializer's output. Its doc comment describes the resource.
-    type Read: Serialize + ToSchema + From<Model<Self>>;
+    /// What clients read: the serializer's output, one field per shown field of
+    /// [`Resource::fields`].
+    type Read: Serialize + From<Model<Self>>;
 
     /// Singular name, e.g. `Item`: OpenAPI tag, operation ids, `OPTIONS` name.
     const NAME: &'static str;
     /// URL segment, e.g. `items`: routes are `/items/` and `/items/{id}/` (slash optional).
     const PATH: &'static str;
     /// What lists may be filtered, searched and ordered by.
-    const QUERY: &'static QuerySpec;
+    const FILTERING: &'static Filtering;
     /// DRF `permission_classes`: this resource's policy; `None` takes `auth.permission`
     /// from configuration.
     const PERMISSION: Option<Permission> = None;
+
+    /// DRF `ModelSerializer`: the resource's fields and their rules, given those of its
+    /// table's columns (types, nullability, text lengths; read-only key, timestamps and
+    /// version). Override to declare what differs: a description, limits, defaults,
+    /// examples. Every check of a body, the OpenAPI schemas and `OPTIONS` read the result.
+    fn fields(model: Fields) -> Fields {
+        model
+    }
 
     // ----- hooks -----
 
@@ -74,14 +81,14 @@ pub trait Resource: Sized + 'static {
 
     /// DRF `filter_queryset` + `paginate_queryset`: one page of the rows `params` asks for.
     async fn paginate_queryset(ctx: &Ctx<'_>, params: &ListParams) -> ApiResult<Page<Model<Self>>> {
-        Ok(ctx.repository::<Self>().list(Self::QUERY, params).await?)
+        Ok(ctx.repository::<Self>().list(ctx.query(), params).await?)
     }
 
     // ----- actions -----
 
     /// `GET /{path}/`: a page of rows, filtered, searched and ordered as asked.
     async fn list(ctx: &Ctx<'_>) -> ApiResult {
-        let params = ctx.list_params(Self::QUERY)?;
+        let params = ctx.list_params()?;
         let page = Self::paginate_queryset(ctx, &params).await?;
         respond::page::<Self>(ctx, &params, page)
     }
@@ -95,28 +102,17 @@ pub trait Resource: Sized + 'static {
 
 /// A resource clients can also create, replace, patch and delete: `ModelViewSet`.
 /// Its table needs a version column ([`Table::version_column`]) for ETags and `If-Match`.
+/// Bodies are checked against [`Resource::fields`]; the hooks get column values.
 pub trait Writable: Resource {
-    /// Body of POST and PUT: every writable field.
-    type Create: DeserializeOwned
-        + Validate
-        + ToSchema
-        + IntoInsert<Self::Entity>
-        + IntoUpdate<Self::Entity>;
-    /// Body of PATCH: every field optional.
-    type Patch: DeserializeOwned + Validate + ToSchema + IntoUpdate<Self::Entity>;
-
     // ----- hooks -----
 
-    /// DRF `perform_create`: saves a validated payload. Override to set fields from the
-    /// request (an owner, say) or to act after saving.
-    async fn perform_create(ctx: &Ctx<'_>, data: Self::Create) -> ApiResult<Model<Self>> {
-        Ok(ctx
-            .repository::<Self>()
-            .insert(data.into_insert(now()))
-            .await?)
+    /// DRF `perform_create`: saves a checked body's values. Override to set columns from
+    /// the request (an owner, say) or to act after saving.
+    async fn perform_create(ctx: &Ctx<'_>, values: ActiveModel<Self>) -> ApiResult<Model<Self>> {
+        Ok(ctx.repository::<Self>().insert(values).await?)
     }
 
-    /// DRF `perform_update`: writes validated changes (PUT and PATCH) in one statement that
+    /// DRF `perform_update`: writes checked changes (PUT and PATCH) in one statement that
     /// also checks `If-Match`, so concurrent writers cannot lose each other's updates.
     async fn perform_update(
         ctx: &Ctx<'_>,
@@ -156,36 +152,19 @@ pub trait Writable: Resource {
 
     /// `POST /{path}/`: 201 with `Location`, `ETag` and the new row.
     async fn create(ctx: &Ctx<'_>, body: Bytes) -> ApiResult {
-        let schema = ctx.info.create.as_ref().ok_or(ApiError::NotFound)?;
-        let data = body::parse::<Self::Create, Self::Patch>(schema, &body, false)?;
-        let model = Self::perform_create(ctx, data).await?;
+        let values = body::parse(ctx.fields(), &body, false)?;
+        let model = Self::perform_create(ctx, active_model::<Self::Entity>(values)?).await?;
         respond::created::<Self>(ctx, model)
     }
 
     /// `PUT /{path}/{id}/`: replaces every writable field.
     async fn update(ctx: &Ctx<'_>, body: Bytes) -> ApiResult {
-        let schema = ctx.info.create.as_ref().ok_or(ApiError::NotFound)?;
-        let id = ctx.path_id::<Self>()?;
-        let data = body::parse::<Self::Create, Self::Patch>(schema, &body, false);
-        let values = not_found_first::<Self, _>(ctx, data)
-            .await?
-            .into_update(now());
-        let model =
-            Self::perform_update(ctx, id, values, &Precondition::from_request(ctx.request)).await?;
-        respond::representation::<Self>(ctx, StatusCode::OK, model, None)
+        write::<Self>(ctx, body, false).await
     }
 
     /// `PATCH /{path}/{id}/`: changes only the fields sent.
     async fn partial_update(ctx: &Ctx<'_>, body: Bytes) -> ApiResult {
-        let schema = ctx.info.patch.as_ref().ok_or(ApiError::NotFound)?;
-        let id = ctx.path_id::<Self>()?;
-        let data = body::parse::<Self::Patch, Self::Patch>(schema, &body, true);
-        let values = not_found_first::<Self, _>(ctx, data)
-            .await?
-            .into_update(now());
-        let model =
-            Self::perform_update(ctx, id, values, &Precondition::from_request(ctx.request)).await?;
-        respond::representation::<Self>(ctx, StatusCode::OK, model, None)
+        write::<Self>(ctx, body, true).await
     }
 
     /// `DELETE /{path}/{id}/`: 204, no body.
@@ -194,6 +173,17 @@ pub trait Writable: Resource {
         Self::perform_destroy(ctx, id, &Precondition::from_request(ctx.request)).await?;
         Ok(HttpResponse::NoContent().finish())
     }
+}
+
+/// PUT and PATCH: check the body (a 404 first if the row is missing and the body is
+/// bad, as in DRF), then one conditional write.
+async fn write<R: Writable>(ctx: &Ctx<'_>, body: Bytes, partial: bool) -> ApiResult {
+    let id = ctx.path_id::<R>()?;
+    let values = not_found_first::<R, _>(ctx, body::parse(ctx.fields(), &body, partial)).await?;
+    let values = active_model::<R::Entity>(values)?;
+    let model =
+        R::perform_update(ctx, id, values, &Precondition::from_request(ctx.request)).await?;
+    respond::representation::<R>(ctx, StatusCode::OK, model, None)
 }
 
 /// As in DRF, an invalid body sent to a missing row is a 404, not a 400. The lookup

@@ -2,12 +2,12 @@
 //! read-only, with a string primary key, integer, boolean and nullable fields.
 
 use api::viewset::{Resource, Router};
-use domain::query::{FieldKind, Lookup, QuerySpec};
+use domain::fields::Fields;
+use domain::query::{Filtering, Lookup};
 use reqwest::Method;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::on_databases_with;
@@ -41,8 +41,7 @@ mod country {
     }
 }
 
-/// A country.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize)]
 struct Country {
     code: String,
     name: String,
@@ -63,14 +62,7 @@ impl From<country::Model> for Country {
     }
 }
 
-const COUNTRY_QUERY: QuerySpec = QuerySpec {
-    primary_key: "code",
-    fields: &[
-        ("code", FieldKind::Text),
-        ("name", FieldKind::Text),
-        ("population", FieldKind::Integer),
-        ("eu_member", FieldKind::Boolean),
-    ],
+const COUNTRY_FILTERING: Filtering = Filtering {
     filters: &[
         ("code", &[Lookup::Exact, Lookup::In]),
         ("population", &[Lookup::Gte, Lookup::Lt]),
@@ -88,7 +80,11 @@ impl Resource for Countries {
     type Read = Country;
     const NAME: &'static str = "Country";
     const PATH: &'static str = "countries";
-    const QUERY: &'static QuerySpec = &COUNTRY_QUERY;
+    const FILTERING: &'static Filtering = &COUNTRY_FILTERING;
+
+    fn fields(model: Fields) -> Fields {
+        model.describe("A country.")
+    }
 }
 
 /// The app with the test-only resource registered next to the service's own.

@@ -95,18 +95,20 @@ mod tests {
     use super::*;
     use crate::query::Lookup;
 
-    const SPEC: QuerySpec = QuerySpec {
-        primary_key: "id",
-        fields: &[
-            ("id", FieldKind::Integer),
-            ("price", FieldKind::Float),
-            ("at", FieldKind::DateTime),
-        ],
-        filters: &[("id", &[Lookup::Exact])],
-        search: &[],
-        ordering: &["price", "at"],
-        default_ordering: &["id"],
-    };
+    fn spec() -> QuerySpec {
+        QuerySpec {
+            primary_key: "id",
+            fields: vec![
+                ("id", FieldKind::Integer),
+                ("price", FieldKind::Float),
+                ("at", FieldKind::DateTime),
+            ],
+            filters: &[("id", &[Lookup::Exact])],
+            search: &[],
+            ordering: &["price", "at"],
+            default_ordering: &["id"],
+        }
+    }
 
     fn ordering() -> Vec<OrderBy> {
         vec![
@@ -136,11 +138,11 @@ mod tests {
         };
         let raw = cursor.encode("-price,at,id");
         assert_eq!(
-            Cursor::decode(&raw, &SPEC, &ordering(), "-price,at,id"),
+            Cursor::decode(&raw, &spec(), &ordering(), "-price,at,id"),
             Some(cursor)
         );
         assert_eq!(
-            Cursor::decode(&raw, &SPEC, &ordering(), "price,at,id"),
+            Cursor::decode(&raw, &spec(), &ordering(), "price,at,id"),
             None
         );
     }
@@ -159,7 +161,7 @@ mod tests {
             serde_json::json!([1.5, "2024-01-01T00:00:00Z", "1; DROP TABLE items"]),
         ] {
             assert_eq!(
-                Cursor::decode(&wire(p.clone()), &SPEC, &ordering(), "-price,at,id"),
+                Cursor::decode(&wire(p.clone()), &spec(), &ordering(), "-price,at,id"),
                 None,
                 "{p}"
             );

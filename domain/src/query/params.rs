@@ -453,27 +453,29 @@ fn parse_search(raw: Option<&str>, errors: &mut FieldErrors) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const SPEC: QuerySpec = QuerySpec {
-        primary_key: "id",
-        fields: &[
-            ("id", FieldKind::Integer),
-            ("name", FieldKind::Text),
-            ("price", FieldKind::Float),
-            ("in_stock", FieldKind::Boolean),
-            ("created_at", FieldKind::DateTime),
-            ("secret", FieldKind::Text),
-        ],
-        filters: &[
-            ("id", &[Lookup::Exact, Lookup::In]),
-            ("name", &[Lookup::Exact, Lookup::IContains]),
-            ("price", &[Lookup::Gte, Lookup::Lte]),
-            ("in_stock", &[Lookup::Exact]),
-            ("created_at", &[Lookup::Gte]),
-        ],
-        search: &["name"],
-        ordering: &["name", "price"],
-        default_ordering: &["id"],
-    };
+    fn spec() -> QuerySpec {
+        QuerySpec {
+            primary_key: "id",
+            fields: vec![
+                ("id", FieldKind::Integer),
+                ("name", FieldKind::Text),
+                ("price", FieldKind::Float),
+                ("in_stock", FieldKind::Boolean),
+                ("created_at", FieldKind::DateTime),
+                ("secret", FieldKind::Text),
+            ],
+            filters: &[
+                ("id", &[Lookup::Exact, Lookup::In]),
+                ("name", &[Lookup::Exact, Lookup::IContains]),
+                ("price", &[Lookup::Gte, Lookup::Lte]),
+                ("in_stock", &[Lookup::Exact]),
+                ("created_at", &[Lookup::Gte]),
+            ],
+            search: &["name"],
+            ordering: &["name", "price"],
+            default_ordering: &["id"],
+        }
+    }
 
     const DEFAULTS: PageDefaults = PageDefaults {
         page_size: 50,
@@ -482,7 +484,7 @@ mod tests {
     };
 
     fn parse(query: &str) -> Result<ListParams, FieldErrors> {
-        ListParams::parse(&SPEC, form_pairs(query), &DEFAULTS)
+        ListParams::parse(&spec(), form_pairs(query), &DEFAULTS)
     }
 
     fn form_pairs(query: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
@@ -684,9 +686,9 @@ mod tests {
 
     #[test]
     fn every_filter_parameter_is_listed() {
-        let params: Vec<String> = SPEC.filter_params().map(|(name, ..)| name).collect();
+        let params: Vec<String> = spec().filter_params().map(|(name, ..)| name).collect();
         assert!(params.contains(&"price__gte".to_string()) && params.contains(&"name".to_string()));
-        assert!(SPEC.check().is_ok());
+        assert!(spec().check().is_ok());
     }
 }
 
@@ -697,7 +699,11 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::item::ITEM_QUERY;
+    use crate::item::{ITEM_FILTERING, Item};
+
+    fn item_query() -> QuerySpec {
+        QuerySpec::new(&Item::fields_for_tests(), &ITEM_FILTERING)
+    }
 
     const DEFAULTS: PageDefaults = PageDefaults {
         page_size: 50,
@@ -740,13 +746,13 @@ mod properties {
         #[test]
         fn parsing_never_panics_and_respects_the_declarations(pairs in proptest::collection::vec((key(), value()), 0..8)) {
             let pairs = pairs.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())));
-            if let Ok(params) = ListParams::parse(&ITEM_QUERY, pairs, &DEFAULTS) {
+            if let Ok(params) = ListParams::parse(&item_query(), pairs, &DEFAULTS) {
                 for filter in &params.filters {
-                    prop_assert!(ITEM_QUERY.filters.iter().any(|(field, _)| *field == filter.field));
+                    prop_assert!(ITEM_FILTERING.filters.iter().any(|(field, _)| *field == filter.field));
                     prop_assert!(filter.values.len() <= MAX_IN_VALUES);
                 }
                 for order in &params.ordering {
-                    prop_assert!(ITEM_QUERY.ordering.contains(&order.field) || order.field == "id");
+                    prop_assert!(ITEM_FILTERING.ordering.contains(&order.field) || order.field == "id");
                 }
                 match params.pagination {
                     Pagination::Page { number, size } => prop_assert!(number >= 1 && (1..=1000).contains(&size)),
@@ -759,7 +765,7 @@ mod properties {
         #[test]
         fn cursors_never_panic(raw in "[A-Za-z0-9_=-]{0,200}") {
             let ordering = [OrderBy { field: "id", descending: false }];
-            let _ = Cursor::decode(&raw, &ITEM_QUERY, &ordering, "id");
+            let _ = Cursor::decode(&raw, &item_query(), &ordering, "id");
         }
     }
 }

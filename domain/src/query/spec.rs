@@ -1,5 +1,7 @@
 //! A resource's declarations, DRF style: `filterset_fields`, `search_fields`, `ordering_fields`.
 
+use crate::fields::Fields;
+
 /// The type of a queryable field, which decides how a query-string value is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
@@ -85,25 +87,49 @@ impl Lookup {
     }
 }
 
-/// Everything a list request may name, declared once per resource. The API layer parses
-/// requests against it and documents it; the persistence layer maps its names to columns.
+/// What a resource's lists may be filtered, searched and ordered by, declared once per
+/// resource: DRF's `filterset_fields`, `search_fields` and `ordering_fields`.
 #[derive(Debug)]
-pub struct QuerySpec {
-    /// The primary key field; the final tie-breaker of every ordering (stable pages).
-    pub primary_key: &'static str,
-    /// Every field the declarations below may name, with its kind.
-    pub fields: &'static [(&'static str, FieldKind)],
+pub struct Filtering {
     /// Filterable fields and the lookups each allows (`filterset_fields`).
     pub filters: &'static [(&'static str, &'static [Lookup])],
     /// Fields `?search=` matches, case-insensitively, as substrings (`search_fields`).
     pub search: &'static [&'static str],
     /// Fields `?ordering=` accepts (`ordering_fields`); they must not be nullable.
     pub ordering: &'static [&'static str],
-    /// Ordering when the request names none, e.g. `&["-created_at"]`.
+    /// Ordering when the request names none, e.g. `&["-created_at"]`. The primary key
+    /// breaks every tie.
+    pub default_ordering: &'static [&'static str],
+}
+
+/// Everything a list request may name: a resource's [`Filtering`] with the kinds of its
+/// fields (from its field table). The API layer parses requests against it and documents
+/// it; the persistence layer maps its names to columns.
+#[derive(Debug, Clone)]
+pub struct QuerySpec {
+    /// The primary key field; the final tie-breaker of every ordering (stable pages).
+    pub primary_key: &'static str,
+    /// Every field clients see, with its kind.
+    pub fields: Vec<(&'static str, FieldKind)>,
+    pub filters: &'static [(&'static str, &'static [Lookup])],
+    pub search: &'static [&'static str],
+    pub ordering: &'static [&'static str],
     pub default_ordering: &'static [&'static str],
 }
 
 impl QuerySpec {
+    /// The declarations of `filtering` over the fields clients see.
+    pub fn new(fields: &Fields, filtering: &Filtering) -> QuerySpec {
+        QuerySpec {
+            primary_key: fields.primary_key,
+            fields: fields.shown().map(|f| (f.name, f.kind)).collect(),
+            filters: filtering.filters,
+            search: filtering.search,
+            ordering: filtering.ordering,
+            default_ordering: filtering.default_ordering,
+        }
+    }
+
     pub fn kind_of(&self, field: &str) -> Option<FieldKind> {
         self.fields
             .iter()

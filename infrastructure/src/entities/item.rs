@@ -1,16 +1,16 @@
 //! The `items` table.
 
-use domain::item::{Item, ItemCreate, ItemPatch};
-use sea_orm::ActiveValue::{self, NotSet, Set};
+use domain::item::Item;
 use sea_orm::entity::prelude::*;
 
-use crate::repository::{IntoInsert, IntoUpdate, Table};
+use crate::repository::Table;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "items")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
+    #[sea_orm(column_type = "String(StringLen::N(100))")]
     pub name: String,
     #[sea_orm(column_type = "Text")]
     pub description: String,
@@ -37,6 +37,14 @@ impl Table for Entity {
     fn version_column() -> Option<Column> {
         Some(Column::Version)
     }
+
+    fn created_column() -> Option<Column> {
+        Some(Column::CreatedAt)
+    }
+
+    fn updated_column() -> Option<Column> {
+        Some(Column::UpdatedAt)
+    }
 }
 
 impl From<Model> for Item {
@@ -51,50 +59,4 @@ impl From<Model> for Item {
             updated_at: m.updated_at.into(),
         }
     }
-}
-
-impl IntoInsert<Entity> for ItemCreate {
-    fn into_insert(self, now: DateTimeUtc) -> ActiveModel {
-        ActiveModel {
-            created_at: Set(now),
-            version: Set(1),
-            ..self.into_update(now)
-        }
-    }
-}
-
-impl IntoUpdate<Entity> for ItemCreate {
-    /// A replacement sets every writable column; `created_at` is kept.
-    fn into_update(self, now: DateTimeUtc) -> ActiveModel {
-        ActiveModel {
-            id: NotSet,
-            name: Set(self.name),
-            description: Set(self.description),
-            price: Set(self.price),
-            in_stock: Set(self.in_stock),
-            created_at: NotSet,
-            updated_at: Set(now),
-            version: NotSet,
-        }
-    }
-}
-
-impl IntoUpdate<Entity> for ItemPatch {
-    fn into_update(self, now: DateTimeUtc) -> ActiveModel {
-        ActiveModel {
-            id: NotSet,
-            name: set(self.name),
-            description: set(self.description),
-            price: set(self.price),
-            in_stock: set(self.in_stock),
-            created_at: NotSet,
-            updated_at: Set(now),
-            version: NotSet,
-        }
-    }
-}
-
-/// `Some` sets the column, `None` leaves it as it is.
-fn set<T: Into<sea_orm::Value>>(value: Option<T>) -> ActiveValue<T> {
-    value.map_or(NotSet, Set)
 }

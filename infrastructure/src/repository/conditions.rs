@@ -22,7 +22,7 @@ fn column<E: EntityTrait>(field: &str) -> Result<E::Column, PersistenceError> {
 /// Every field the spec declares is a column of `E`: checked when a resource is registered.
 pub fn check_columns<E: EntityTrait>(spec: &QuerySpec) -> Result<(), String> {
     spec.check()?;
-    for (field, _) in spec.fields {
+    for (field, _) in &spec.fields {
         column::<E>(field).map_err(|e| e.to_string())?;
     }
     Ok(())
