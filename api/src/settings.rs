@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use domain::auth::{Permission, Rate};
-use domain::query::{CountMode, PageDefaults};
+use domain::query::CountMode;
+
+use crate::viewset::pagination::PageDefaults;
 use infrastructure::{DatabaseSettings, Secret};
 use serde::Deserialize;
 

@@ -11,6 +11,7 @@ mod idempotency;
 mod links;
 mod metadata;
 pub mod openapi;
+pub mod pagination;
 mod resource;
 mod respond;
 mod router;

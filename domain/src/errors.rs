@@ -20,8 +20,13 @@ impl FieldErrors {
         errors
     }
 
+    /// Adds a message about `field` (once: the same message twice says nothing more).
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.entry(field.into()).or_default().push(message.into());
+        let messages = self.0.entry(field.into()).or_default();
+        let message = message.into();
+        if !messages.contains(&message) {
+            messages.push(message);
+        }
     }
 
     pub fn merge(&mut self, other: FieldErrors) {

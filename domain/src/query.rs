@@ -4,12 +4,10 @@
 //! Parsing never trusts a client's names: every field a query touches is one the resource
 //! declared, so the persistence layer only ever sees declared column names.
 
-mod cursor;
 mod params;
 mod spec;
 
-pub use cursor::Cursor;
 pub use params::{
-    CountMode, Filter, ListParams, NULL_CHARACTERS, OrderBy, PageDefaults, Pagination, Value, names,
+    CountMode, Filter, ListParams, NULL_CHARACTERS, OrderBy, Value, names, ordering_key,
 };
 pub use spec::{FieldKind, Filtering, Lookup, QuerySpec};

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::query::{CountMode, Cursor, ListParams, Pagination, QuerySpec, Value};
+use domain::query::{CountMode, ListParams, QuerySpec, Value};
 use sea_orm::sea_query::{Asterisk, Expr, Func, IntoValueTuple};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
@@ -210,57 +210,60 @@ where
         }
     }
 
-    /// One page of the rows matching `params`. Counted pages fetch one row more than the
-    /// page to learn whether a next page exists; cursor pages never count.
-    #[instrument(level = "debug", skip_all)]
-    pub async fn list(
+    /// The rows `params` selects: the scope, then its filters and search.
+    fn filtered(
         &self,
         spec: &QuerySpec,
         params: &ListParams,
+    ) -> Result<Select<E>, PersistenceError> {
+        Ok(E::find()
+            .filter(self.scope.clone())
+            .filter(conditions::filters::<E>(spec, params)?))
+    }
+
+    /// Rows `offset..offset + limit` of the ordered selection, with their count as `mode`
+    /// asks (page-number and limit/offset pages). Fetches one row more than the page to
+    /// learn whether a next page exists.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn offset_page(
+        &self,
+        spec: &QuerySpec,
+        params: &ListParams,
+        offset: u64,
+        limit: u64,
+        mode: CountMode,
     ) -> Result<Page<E::Model>, PersistenceError> {
         let conn = self.db;
-        let filtered = E::find()
-            .filter(self.scope.clone())
-            .filter(conditions::filters::<E>(spec, params)?);
-        let ordering = conditions::ordering::<E>(&params.ordering)?;
-        match &params.pagination {
-            Pagination::Cursor { size, cursor } => {
-                self.cursor_page(conn, filtered, &ordering, *size, cursor.as_ref())
-                    .await
-            }
-            pagination => {
-                let (offset, limit) = pagination.offset_limit().unwrap_or((i64::MAX as u64, 0));
-                let count = self.count(conn, &filtered, params.count).await?;
-                let mut page = filtered.clone();
-                for (column, descending) in &ordering {
-                    page = page.order_by(*column, order(*descending));
-                }
-                let page = page.offset(offset).limit(limit + 1);
-                let (mut rows, count) = match count {
-                    Count::Known(count) => (page.all(conn).await?, count),
-                    Count::Inline => {
-                        let (rows, count) = Self::counted_page(conn, page, &filtered).await?;
-                        match count {
-                            Some(count) => (rows, Some(count)),
-                            // No row to carry the count: none match, or the page is past
-                            // the last one (then it takes a query of its own).
-                            None if offset == 0 => (rows, Some(0)),
-                            None => (rows, Some(filtered.count(conn).await?)),
-                        }
-                    }
-                };
-                let has_next = rows.len() as u64 > limit;
-                rows.truncate(limit as usize);
-                Ok(Page {
-                    rows,
-                    count,
-                    has_next,
-                    has_previous: offset > 0,
-                    first: None,
-                    last: None,
-                })
-            }
+        let filtered = self.filtered(spec, params)?;
+        let count = self.count(conn, &filtered, mode).await?;
+        let mut page = filtered.clone();
+        for (column, descending) in conditions::ordering::<E>(&params.ordering)? {
+            page = page.order_by(column, order(descending));
         }
+        let page = page.offset(offset).limit(limit + 1);
+        let (mut rows, count) = match count {
+            Count::Known(count) => (page.all(conn).await?, count),
+            Count::Inline => {
+                let (rows, count) = Self::counted_page(conn, page, &filtered).await?;
+                match count {
+                    Some(count) => (rows, Some(count)),
+                    // No row to carry the count: none match, or the page is past the last
+                    // one (then it takes a query of its own).
+                    None if offset == 0 => (rows, Some(0)),
+                    None => (rows, Some(filtered.count(conn).await?)),
+                }
+            }
+        };
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        Ok(Page {
+            rows,
+            count,
+            has_next,
+            has_previous: offset > 0,
+            first: None,
+            last: None,
+        })
     }
 
     /// The page with the count of all matching rows in one round trip: each row carries
@@ -287,27 +290,27 @@ where
         Ok((models, count))
     }
 
-    async fn cursor_page(
+    /// Up to `size` rows of the ordered selection after (or, `before`, just before) the
+    /// row whose ordering values are `position`: keyset pages, never counted. The page
+    /// carries the positions of its first and last rows.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn keyset_page(
         &self,
-        conn: &Db,
-        filtered: Select<E>,
-        ordering: &[(E::Column, bool)],
+        spec: &QuerySpec,
+        params: &ListParams,
         size: u64,
-        cursor: Option<&Cursor>,
+        position: Option<(&[Value], bool)>,
     ) -> Result<Page<E::Model>, PersistenceError> {
-        let before = cursor.is_some_and(|c| c.before);
-        let mut query = filtered;
-        if let Some(cursor) = cursor {
-            query = query.filter(conditions::keyset::<E>(
-                ordering,
-                &cursor.values,
-                cursor.before,
-            ));
+        let ordering = conditions::ordering::<E>(&params.ordering)?;
+        let (after_some_row, before) = (position.is_some(), position.is_some_and(|(_, b)| b));
+        let mut query = self.filtered(spec, params)?;
+        if let Some((values, before)) = position {
+            query = query.filter(conditions::keyset::<E>(&ordering, values, before));
         }
-        for (column, descending) in ordering {
+        for (column, descending) in &ordering {
             query = query.order_by(*column, order(*descending != before));
         }
-        let mut rows = query.limit(size + 1).all(conn).await?;
+        let mut rows = query.limit(size + 1).all(self.db).await?;
         let more = rows.len() as u64 > size;
         rows.truncate(size as usize);
         if before {
@@ -315,7 +318,7 @@ where
         }
         let position = |model: Option<&E::Model>| {
             model
-                .map(|m| conditions::position::<E>(m, ordering))
+                .map(|m| conditions::position::<E>(m, &ordering))
                 .transpose()
         };
         Ok(Page {
@@ -323,7 +326,7 @@ where
             last: position(rows.last())?,
             count: None,
             has_next: if before { true } else { more },
-            has_previous: if before { more } else { cursor.is_some() },
+            has_previous: if before { more } else { after_some_row },
             rows,
         })
     }

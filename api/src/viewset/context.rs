@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, web};
 use domain::fields::Fields;
-use domain::query::{ListParams, PageDefaults, QuerySpec};
+use domain::query::QuerySpec;
 use std::time::Duration;
 
 use domain::auth::{Permission, Principal};
@@ -10,6 +10,7 @@ use infrastructure::database::Db;
 use infrastructure::repository::{Repository, Table};
 
 use super::metadata::ResourceInfo;
+use super::pagination::{ListRequest, PageDefaults, Query};
 use super::resource::Resource;
 use crate::error::{ApiError, ApiResult};
 use crate::security::{AllowedHosts, Throttle, TrustedProxies};
@@ -89,9 +90,14 @@ impl<'a> Ctx<'a> {
         &self.info.query
     }
 
-    /// The list query string, checked against the resource's declarations.
-    pub fn list_params(&self) -> ApiResult<ListParams> {
-        let pairs = form_urlencoded::parse(self.request.query_string().as_bytes());
-        Ok(ListParams::parse(self.query(), pairs, &self.state.pages)?)
+    /// The list query string, checked against the resource's declarations and pagination.
+    pub fn list_request(&self) -> ApiResult<ListRequest> {
+        let query = Query::parse(self.request.query_string());
+        Ok(ListRequest::parse(
+            self.info.pagination,
+            self.query(),
+            &query,
+            &self.state.pages,
+        )?)
     }
 }

@@ -8,6 +8,7 @@ use domain::query::{FieldKind, QuerySpec};
 use infrastructure::repository::{check_columns, model_fields};
 use serde_json::{Map, Value, json};
 
+use super::pagination::{self, Pagination};
 use super::resource::Resource;
 
 pub struct ResourceInfo {
@@ -17,6 +18,8 @@ pub struct ResourceInfo {
     pub fields: Fields,
     /// What lists accept, with the kinds of the fields they name.
     pub query: QuerySpec,
+    /// The pagination styles lists offer.
+    pub pagination: Pagination,
     pub list_options: Bytes,
     pub detail_options: Bytes,
 }
@@ -36,6 +39,13 @@ impl ResourceInfo {
         if let Err(problem) = check_columns::<R::Entity>(&query) {
             panic!("{}: {problem}", R::NAME);
         }
+        let reserved = pagination::parameter_names(R::PAGINATION);
+        if let Some((name, ..)) = query
+            .filter_params()
+            .find(|(name, ..)| reserved.contains(&name.as_str()))
+        {
+            panic!("{}: filter `{name}` is a pagination parameter", R::NAME);
+        }
         let (list_allow, detail_allow) = if writable {
             (LIST_ALLOW, DETAIL_ALLOW)
         } else {
@@ -49,6 +59,7 @@ impl ResourceInfo {
             detail_options: options_body(R::NAME, "Instance", &fields, write("PUT"), None),
             fields,
             query,
+            pagination: R::PAGINATION,
         }
     }
 }

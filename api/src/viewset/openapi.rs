@@ -6,7 +6,7 @@
 
 use domain::auth::Permission;
 use domain::fields::{Field, Fields};
-use domain::query::{CountMode, FieldKind, Lookup, QuerySpec, names};
+use domain::query::{FieldKind, Lookup, QuerySpec, names};
 use serde_json::{Value, json};
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle,
@@ -18,6 +18,7 @@ use utoipa::openapi::{
 };
 
 use super::metadata::{ResourceInfo, number};
+use super::pagination::{self, Pagination};
 use super::resource::{Resource, Writable};
 
 /// Component schemas every resource's operations refer to.
@@ -139,7 +140,7 @@ fn with_etag(response: ResponseBuilder) -> ResponseBuilder {
     )
 }
 
-fn parameter(
+pub(crate) fn parameter(
     name: &str,
     location: ParameterIn,
     schema_value: Value,
@@ -201,45 +202,8 @@ fn names<R: Resource>() -> Names {
     }
 }
 
-fn list_parameters(spec: &QuerySpec) -> Vec<ParameterBuilder> {
-    let mut parameters = vec![
-        parameter(
-            names::PAGE,
-            ParameterIn::Query,
-            json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
-            "Page number (page-number pagination, the default). A page past the last is 404.",
-        ),
-        parameter(
-            names::PAGE_SIZE,
-            ParameterIn::Query,
-            json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
-            "Rows per page (page-number and cursor pagination); larger values are clamped to the maximum.",
-        ),
-        parameter(
-            names::LIMIT,
-            ParameterIn::Query,
-            json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
-            "Rows per page (limit/offset pagination); clamped to the maximum.",
-        ),
-        parameter(
-            names::OFFSET,
-            ParameterIn::Query,
-            json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}),
-            "Rows to skip (limit/offset pagination).",
-        ),
-        parameter(
-            names::CURSOR,
-            ParameterIn::Query,
-            json!({"type": "string"}),
-            "Opaque position from a `next`/`previous` link; empty for the first page. Cursor pages have no `count`.",
-        ),
-        parameter(
-            names::COUNT,
-            ParameterIn::Query,
-            json!({"type": "string", "enum": CountMode::CHOICES}),
-            "How `count` is computed: exact, the planner's estimate, or none (null).",
-        ),
-    ];
+fn list_parameters(spec: &QuerySpec, styles: Pagination) -> Vec<ParameterBuilder> {
+    let mut parameters = pagination::parameters(styles);
     let orderings: Vec<String> = spec
         .ordering
         .iter()
@@ -285,8 +249,8 @@ fn list_parameters(spec: &QuerySpec) -> Vec<ParameterBuilder> {
     parameters
 }
 
-fn envelope(item: &str) -> RefOr<Schema> {
-    schema(json!({
+fn envelope(item: &str, styles: Pagination) -> RefOr<Schema> {
+    let mut envelope = json!({
         "type": "object",
         "description": "A page: page-number and limit/offset pages carry `count` (null with `count=none`); cursor pages do not.",
         "required": ["next", "previous", "results"],
@@ -296,7 +260,14 @@ fn envelope(item: &str) -> RefOr<Schema> {
             "previous": {"type": ["string", "null"], "format": "uri"},
             "results": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}
         }
-    }))
+    });
+    if !pagination::counted(styles) {
+        envelope["description"] = json!("A page of rows, with links to the pages either side.");
+        if let Some(properties) = envelope["properties"].as_object_mut() {
+            properties.remove("count");
+        }
+    }
+    schema(envelope)
 }
 
 fn key_parameter<R: Resource>(query: &QuerySpec) -> ParameterBuilder {
@@ -453,7 +424,7 @@ pub fn read_only<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
             "A page of {}, filtered, searched and ordered as asked. Unknown parameters are ignored; a known parameter with a bad value is a 400 naming it.",
             names.path
         )))
-        .parameters(Some(list_parameters(query)))
+        .parameters(Some(list_parameters(query, info.pagination)))
         .response("200", response("A page of rows.", Some(reference(&page))))
         .response("400", response("A query parameter has a bad value; the body names it.", Some(reference(VALIDATION_ERROR))))
         .response("404", error("A page number past the last page (`Invalid page.`)."))
@@ -481,7 +452,7 @@ pub fn read_only<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
         paths,
         schemas: vec![
             (read.clone(), fields_schema(&info.fields, Shape::Read)),
-            (page.clone(), envelope(&read)),
+            (page.clone(), envelope(&read, info.pagination)),
         ],
         tag: (names.tag.clone(), description),
         permission: R::PERMISSION,

@@ -10,12 +10,13 @@ use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use domain::auth::Permission;
 use domain::fields::Fields;
-use domain::query::{Filtering, ListParams};
+use domain::query::Filtering;
 use infrastructure::repository::{Page, Table, Written, active_model};
 use sea_orm::{ActiveModelTrait, Condition, EntityTrait, IntoActiveModel};
 use serde::Serialize;
 
 use super::conditional::Precondition;
+use super::pagination::{self, ListRequest, Pagination};
 use super::{Ctx, body, respond};
 use crate::error::{ApiError, ApiResult};
 
@@ -41,6 +42,9 @@ pub trait Resource: Sized + 'static {
     const PATH: &'static str;
     /// What lists may be filtered, searched and ordered by.
     const FILTERING: &'static Filtering;
+    /// DRF `pagination_class`: the pagination styles lists offer, in order of precedence
+    /// (the last is the default). Default: all three, as the contract describes.
+    const PAGINATION: Pagination = pagination::ALL;
     /// DRF `permission_classes`: this resource's policy; `None` takes `auth.permission`
     /// from configuration.
     const PERMISSION: Option<Permission> = None;
@@ -79,18 +83,22 @@ pub trait Resource: Sized + 'static {
             .ok_or(ApiError::NotFound)
     }
 
-    /// DRF `filter_queryset` + `paginate_queryset`: one page of the rows `params` asks for.
-    async fn paginate_queryset(ctx: &Ctx<'_>, params: &ListParams) -> ApiResult<Page<Model<Self>>> {
-        Ok(ctx.repository::<Self>().list(ctx.query(), params).await?)
+    /// DRF `filter_queryset` + `paginate_queryset`: the page `request` asks for, of the rows
+    /// `get_queryset` lets this request see, filtered, searched and ordered as asked.
+    async fn paginate_queryset(
+        ctx: &Ctx<'_>,
+        request: &ListRequest,
+    ) -> ApiResult<Page<Model<Self>>> {
+        request.fetch(&ctx.repository::<Self>(), ctx.query()).await
     }
 
     // ----- actions -----
 
     /// `GET /{path}/`: a page of rows, filtered, searched and ordered as asked.
     async fn list(ctx: &Ctx<'_>) -> ApiResult {
-        let params = ctx.list_params()?;
-        let page = Self::paginate_queryset(ctx, &params).await?;
-        respond::page::<Self>(ctx, &params, page)
+        let request = ctx.list_request()?;
+        let page = Self::paginate_queryset(ctx, &request).await?;
+        respond::page::<Self>(ctx, &request, page)
     }
 
     /// `GET /{path}/{id}/`: one row, with its ETag; 304 when `If-None-Match` matches it.

@@ -4,14 +4,13 @@
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use domain::query::names::{CURSOR, OFFSET, PAGE};
-use domain::query::{Cursor, ListParams, Pagination};
 use infrastructure::repository::{Page, Repository, Table};
 use serde::Serialize;
 
 use super::Ctx;
 use super::conditional::{content_etag, etag, not_modified};
 use super::links::{detail_url, origin, with_query};
+use super::pagination::ListRequest;
 use super::resource::{Model, Resource};
 use crate::error::{ApiError, ApiResult};
 
@@ -62,9 +61,10 @@ pub fn created<R: Resource>(ctx: &Ctx<'_>, model: Model<R>) -> ApiResult {
     representation::<R>(ctx, StatusCode::CREATED, model, Some(location))
 }
 
-/// DRF's envelope. Cursor pages have no `count` key; `count=none` makes it `null`.
+/// DRF's envelope. Styles that do not count (cursor pages) have no `count` key;
+/// `count=none` makes it `null`.
 #[derive(Serialize)]
-struct Envelope<T> {
+struct Body<T> {
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<Option<u64>>,
     next: Option<String>,
@@ -72,68 +72,16 @@ struct Envelope<T> {
     results: Vec<T>,
 }
 
-/// A page of rows with its links. A page number past the last page is 404 (DRF).
-pub fn page<R: Resource>(ctx: &Ctx<'_>, params: &ListParams, page: Page<Model<R>>) -> ApiResult {
+/// A page of rows with the links its pagination style makes.
+pub fn page<R: Resource>(ctx: &Ctx<'_>, request: &ListRequest, page: Page<Model<R>>) -> ApiResult {
     let origin = origin(ctx);
     let link = |changes: &[(&str, Option<String>)]| Some(with_query(ctx.request, &origin, changes));
-    let (count, next, previous) = match &params.pagination {
-        Pagination::Page { number, .. } => {
-            if page.rows.is_empty() && *number > 1 {
-                return Err(ApiError::InvalidPage);
-            }
-            let next = page
-                .has_next
-                .then(|| link(&[(PAGE, Some((number + 1).to_string()))]))
-                .flatten();
-            let previous = match number {
-                1 => None,
-                2 => link(&[(PAGE, None)]),
-                n => link(&[(PAGE, Some((n - 1).to_string()))]),
-            };
-            (Some(page.count), next, previous)
-        }
-        Pagination::LimitOffset { limit, offset } => {
-            let next = page
-                .has_next
-                .then(|| link(&[(OFFSET, Some((offset + limit).to_string()))]))
-                .flatten();
-            let previous = if *offset == 0 {
-                None
-            } else if offset > limit {
-                link(&[(OFFSET, Some((offset - limit).to_string()))])
-            } else {
-                link(&[(OFFSET, None)])
-            };
-            (Some(page.count), next, previous)
-        }
-        Pagination::Cursor { .. } => {
-            let key = params.ordering_key();
-            let cursor = |before: bool, values: &Option<Vec<_>>| {
-                let encoded = Cursor {
-                    before,
-                    values: values.clone()?,
-                }
-                .encode(&key);
-                link(&[(CURSOR, Some(encoded))])
-            };
-            let next = if page.has_next {
-                cursor(false, &page.last)
-            } else {
-                None
-            };
-            let previous = if page.has_previous {
-                cursor(true, &page.first)
-            } else {
-                None
-            };
-            (None, next, previous)
-        }
-    };
+    let envelope = request.envelope(&page, &link)?;
     let results: Vec<R::Read> = page.rows.into_iter().map(R::Read::from).collect();
-    let body = json_bytes(&Envelope {
-        count,
-        next,
-        previous,
+    let body = json_bytes(&Body {
+        count: envelope.count,
+        next: envelope.next,
+        previous: envelope.previous,
         results,
     })?;
     Ok(HttpResponse::Ok().content_type(mime_json()).body(body))

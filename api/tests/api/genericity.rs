@@ -1,6 +1,7 @@
 //! A second, test-only resource, registered with one line and no handler code of its own:
 //! read-only, with a string primary key, integer, boolean and nullable fields.
 
+use api::viewset::pagination::{Pagination, Style};
 use api::viewset::{Resource, Router};
 use domain::fields::Fields;
 use domain::query::{Filtering, Lookup};
@@ -87,9 +88,24 @@ impl Resource for Countries {
     }
 }
 
-/// The app with the test-only resource registered next to the service's own.
+/// The same table, paginated by cursor only (DRF's `CursorPagination` as the view's
+/// `pagination_class`).
+struct CountryPages;
+
+impl Resource for CountryPages {
+    type Entity = country::Entity;
+    type Read = Country;
+    const NAME: &'static str = "CountryPage";
+    const PATH: &'static str = "country-pages";
+    const FILTERING: &'static Filtering = &COUNTRY_FILTERING;
+    const PAGINATION: Pagination = &[Style::Cursor];
+}
+
+/// The app with the test-only resources registered next to the service's own.
 pub fn register(router: Router) -> Router {
-    api::resources::register(router).read_only::<Countries>()
+    api::resources::register(router)
+        .read_only::<Countries>()
+        .read_only::<CountryPages>()
 }
 
 async fn spawn(backend: Backend) -> Option<TestApp> {
@@ -116,8 +132,59 @@ on_databases_with!(
     lists_and_pages_with_a_string_key,
     filters_search_and_ordering,
     retrieve_with_etag_and_404,
-    read_only_means_read_only
+    read_only_means_read_only,
+    a_resource_chooses_its_pagination
 );
+
+/// A cursor-only resource pages by cursor whatever the request says, documents only the
+/// cursor's parameters and an envelope with no `count`.
+async fn a_resource_chooses_its_pagination(app: TestApp) {
+    let mut seen = Vec::new();
+    let mut url = app.url("/country-pages/?page_size=3&page=2&offset=1&ordering=name");
+    loop {
+        let response = app.client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let page: Value = response.json().await.unwrap();
+        assert!(page.get("count").is_none(), "{page}");
+        seen.extend(codes(&page));
+        match page["next"].as_str() {
+            Some(next) => {
+                assert!(next.contains("cursor="), "{next}");
+                url = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["FR", "DE", "IS", "LU", "MT", "NO", "CH"]);
+    // Offsets and page numbers are not its parameters: neither checked nor obeyed.
+    assert_eq!(app.get("/country-pages/?offset=-1").await.status(), 200);
+    assert_eq!(
+        app.get("/country-pages/?cursor=garbage").await.status(),
+        400
+    );
+    let document: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let parameters: Vec<&str> = document["paths"]["/country-pages/"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(parameters.contains(&"cursor") && parameters.contains(&"page_size"));
+    for absent in ["page", "limit", "offset", "count"] {
+        assert!(!parameters.contains(&absent), "{absent}");
+    }
+    let envelope = &document["components"]["schemas"]["PaginatedCountryPageList"];
+    assert!(envelope["properties"].get("count").is_none(), "{envelope}");
+    assert!(
+        document["components"]["schemas"]["PaginatedCountryList"]["properties"]["count"]
+            .is_object()
+    );
+}
 
 fn codes(page: &Value) -> Vec<String> {
     page["results"]

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
-use super::{Cursor, FieldKind, Lookup, QuerySpec};
+use super::{FieldKind, Lookup, QuerySpec};
 use crate::FieldErrors;
 
 /// Most values an `__in` lookup or a search may carry: bounds the SQL a request can cause.
@@ -12,8 +12,6 @@ const MAX_IN_VALUES: usize = 100;
 const MAX_SEARCH_TERMS: usize = 10;
 /// Django's message: text columns cannot hold NUL, so it is refused up front.
 pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
-/// Longest `cursor` accepted before decoding is attempted.
-const MAX_CURSOR_LEN: usize = 2048;
 
 /// A typed value from the query string or a cursor, bound as a parameter, never spliced.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,32 +70,6 @@ pub struct OrderBy {
     pub descending: bool,
 }
 
-/// Which of DRF's three paginations the request asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Pagination {
-    /// `?page=&page_size=` (the default).
-    Page { number: u64, size: u64 },
-    /// `?limit=&offset=`.
-    LimitOffset { limit: u64, offset: u64 },
-    /// `?cursor=` (empty for the first page): keyset pages, no count.
-    Cursor { size: u64, cursor: Option<Cursor> },
-}
-
-impl Pagination {
-    /// Rows to skip and rows to return, or `None` when the page lies beyond any table.
-    pub fn offset_limit(&self) -> Option<(u64, u64)> {
-        let max_offset = i64::MAX as u64;
-        match *self {
-            Pagination::Page { number, size } => {
-                let offset = (number - 1).checked_mul(size)?;
-                (offset <= max_offset).then_some((offset, size))
-            }
-            Pagination::LimitOffset { limit, offset } => Some((offset, limit)),
-            Pagination::Cursor { size, .. } => Some((0, size)),
-        }
-    }
-}
-
 /// How `count` is computed for page-number and limit/offset pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,7 +85,7 @@ pub enum CountMode {
 impl CountMode {
     pub const CHOICES: [&'static str; 3] = ["exact", "estimated", "none"];
 
-    fn parse(raw: &str) -> Option<CountMode> {
+    pub fn parse(raw: &str) -> Option<CountMode> {
         match raw {
             "exact" => Some(CountMode::Exact),
             "estimated" => Some(CountMode::Estimated),
@@ -123,14 +95,6 @@ impl CountMode {
     }
 }
 
-/// Deployment-wide pagination settings.
-#[derive(Debug, Clone, Copy)]
-pub struct PageDefaults {
-    pub page_size: u64,
-    pub max_page_size: u64,
-    pub count: CountMode,
-}
-
 /// A list request, fully checked: only declared fields, typed values, bounded sizes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListParams {
@@ -138,32 +102,37 @@ pub struct ListParams {
     pub search: Vec<String>,
     /// Always ends with the primary key, so every ordering is total and pages are stable.
     pub ordering: Vec<OrderBy>,
-    pub pagination: Pagination,
-    pub count: CountMode,
 }
 
-/// The names of the query parameters a list understands besides its filters.
+/// The names of the query parameters a list understands besides its filters and its
+/// pagination's.
 pub mod names {
-    pub const PAGE: &str = "page";
-    pub const PAGE_SIZE: &str = "page_size";
-    pub const LIMIT: &str = "limit";
-    pub const OFFSET: &str = "offset";
-    pub const CURSOR: &str = "cursor";
-    pub const COUNT: &str = "count";
     pub const ORDERING: &str = "ordering";
     pub const SEARCH: &str = "search";
 }
 
 impl ListParams {
-    /// Parses a query string's pairs. Unknown parameter names are ignored (clients add cache
-    /// busters); a known parameter with a bad value is an error keyed by that parameter. All
-    /// errors are reported at once. For a repeated parameter the last value wins.
+    /// Parses a query string's pairs: filters, search and ordering (pagination is the
+    /// resource's pagination's business). Unknown parameter names are ignored (clients add
+    /// cache busters); a known parameter with a bad value is an error keyed by that
+    /// parameter. All errors are reported at once. For a repeated parameter the last value
+    /// wins.
     pub fn parse<'a>(
         spec: &QuerySpec,
         pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
-        defaults: &PageDefaults,
     ) -> Result<ListParams, FieldErrors> {
         let mut errors = FieldErrors::new();
+        let params = Self::parse_into(spec, pairs, &mut errors);
+        errors.into_result(params)
+    }
+
+    /// As [`ListParams::parse`], adding the errors to `errors` (with those of other parts of
+    /// the request, reported together) and returning what was valid.
+    pub fn parse_into<'a>(
+        spec: &QuerySpec,
+        pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+        errors: &mut FieldErrors,
+    ) -> ListParams {
         let mut raw = RawParams::default();
         // Raw filter values by parameter, in order of first appearance.
         let mut raw_filters: Vec<(String, (&'static str, FieldKind, Lookup), String)> = Vec::new();
@@ -192,35 +161,18 @@ impl ListParams {
                 Err(message) => errors.add(key, message),
             }
         }
-        let ordering = parse_ordering(spec, raw.ordering.as_deref(), &mut errors);
-        let search = parse_search(raw.search.as_deref(), &mut errors);
-        let count = match raw.count.as_deref() {
-            None => defaults.count,
-            Some(value) => CountMode::parse(value).unwrap_or_else(|| {
-                errors.add(
-                    names::COUNT,
-                    format!("Select a valid choice. {value} is not one of the available choices: exact, estimated, none."),
-                );
-                defaults.count
-            }),
-        };
-        let pagination = raw.pagination(spec, &ordering, defaults, &mut errors);
-        errors.into_result(ListParams {
+        let ordering = parse_ordering(spec, raw.ordering.as_deref(), errors);
+        let search = parse_search(raw.search.as_deref(), errors);
+        ListParams {
             filters,
             search,
             ordering,
-            pagination,
-            count,
-        })
-    }
-
-    /// The ordering as `?ordering=` spells it, e.g. `-price,id`; cursors are bound to it.
-    pub fn ordering_key(&self) -> String {
-        ordering_key(&self.ordering)
+        }
     }
 }
 
-fn ordering_key(ordering: &[OrderBy]) -> String {
+/// `-price,id` for a descending price with ties broken by id.
+pub fn ordering_key(ordering: &[OrderBy]) -> String {
     let parts: Vec<String> = ordering
         .iter()
         .map(|o| format!("{}{}", if o.descending { "-" } else { "" }, o.field))
@@ -230,26 +182,14 @@ fn ordering_key(ordering: &[OrderBy]) -> String {
 
 #[derive(Default)]
 struct RawParams {
-    page: Option<String>,
-    page_size: Option<String>,
-    limit: Option<String>,
-    offset: Option<String>,
-    cursor: Option<String>,
-    count: Option<String>,
     ordering: Option<String>,
     search: Option<String>,
 }
 
 impl RawParams {
-    /// Keeps `value` when `key` is a pagination, ordering, search or count parameter.
+    /// Keeps `value` when `key` is the ordering or search parameter.
     fn take(&mut self, key: &str, value: &str) -> bool {
         let slot = match key {
-            names::PAGE => &mut self.page,
-            names::PAGE_SIZE => &mut self.page_size,
-            names::LIMIT => &mut self.limit,
-            names::OFFSET => &mut self.offset,
-            names::CURSOR => &mut self.cursor,
-            names::COUNT => &mut self.count,
             names::ORDERING => &mut self.ordering,
             names::SEARCH => &mut self.search,
             _ => return false,
@@ -263,68 +203,6 @@ impl RawParams {
             _ => *slot = Some(value.to_string()),
         }
         true
-    }
-
-    /// Every pagination parameter sent is checked, whichever pagination it selects: a bad
-    /// value is an error even where another parameter takes precedence.
-    fn pagination(
-        &self,
-        spec: &QuerySpec,
-        ordering: &[OrderBy],
-        defaults: &PageDefaults,
-        errors: &mut FieldErrors,
-    ) -> Pagination {
-        let mut positive = |name: &'static str, raw: &Option<String>| {
-            let value = raw.as_deref()?;
-            match value.trim().parse::<u64>() {
-                Ok(n) if n >= 1 => Some(n),
-                _ => {
-                    errors.add(name, "A positive integer is required.");
-                    None
-                }
-            }
-        };
-        let page = positive(names::PAGE, &self.page).unwrap_or(1);
-        let page_size = positive(names::PAGE_SIZE, &self.page_size).unwrap_or(defaults.page_size);
-        let limit = positive(names::LIMIT, &self.limit).unwrap_or(defaults.page_size);
-        let offset = match self.offset.as_deref() {
-            None => 0,
-            Some(value) => match value.trim().parse::<u64>() {
-                Ok(n) if n <= i64::MAX as u64 => n,
-                _ => {
-                    errors.add(names::OFFSET, "A non-negative integer is required.");
-                    0
-                }
-            },
-        };
-        let clamp = |n: u64| n.min(defaults.max_page_size);
-        if let Some(raw_cursor) = &self.cursor {
-            let cursor = if raw_cursor.is_empty() {
-                None
-            } else {
-                let decoded = (raw_cursor.len() <= MAX_CURSOR_LEN)
-                    .then(|| Cursor::decode(raw_cursor, spec, ordering, &ordering_key(ordering)))
-                    .flatten();
-                if decoded.is_none() {
-                    errors.add(names::CURSOR, "Invalid cursor.");
-                }
-                decoded
-            };
-            Pagination::Cursor {
-                size: clamp(page_size),
-                cursor,
-            }
-        } else if self.limit.is_some() || self.offset.is_some() {
-            Pagination::LimitOffset {
-                limit: clamp(limit),
-                offset,
-            }
-        } else {
-            Pagination::Page {
-                number: page,
-                size: clamp(page_size),
-            }
-        }
     }
 }
 
@@ -477,14 +355,8 @@ mod tests {
         }
     }
 
-    const DEFAULTS: PageDefaults = PageDefaults {
-        page_size: 50,
-        max_page_size: 1000,
-        count: CountMode::Exact,
-    };
-
     fn parse(query: &str) -> Result<ListParams, FieldErrors> {
-        ListParams::parse(&spec(), form_pairs(query), &DEFAULTS)
+        ListParams::parse(&spec(), form_pairs(query))
     }
 
     fn form_pairs(query: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
@@ -499,15 +371,8 @@ mod tests {
     }
 
     #[test]
-    fn defaults_to_first_page_ordered_by_primary_key() {
+    fn defaults_to_the_primary_key_order() {
         let params = parse("").unwrap();
-        assert_eq!(
-            params.pagination,
-            Pagination::Page {
-                number: 1,
-                size: 50
-            }
-        );
         assert_eq!(
             params.ordering,
             vec![OrderBy {
@@ -516,7 +381,6 @@ mod tests {
             }]
         );
         assert!(params.filters.is_empty() && params.search.is_empty());
-        assert_eq!(params.count, CountMode::Exact);
     }
 
     #[test]
@@ -545,8 +409,8 @@ mod tests {
     #[test]
     fn bad_values_are_reported_per_parameter_all_at_once() {
         let errors =
-            parse("price__gte=cheap&in_stock=maybe&id__in=1,x&page=0&ordering=secret").unwrap_err();
-        for key in ["price__gte", "in_stock", "id__in", "page", "ordering"] {
+            parse("price__gte=cheap&in_stock=maybe&id__in=1,x&ordering=secret").unwrap_err();
+        for key in ["price__gte", "in_stock", "id__in", "ordering"] {
             assert!(errors.contains(key), "{key} missing from {errors:?}");
         }
     }
@@ -558,13 +422,7 @@ mod tests {
             parse("id__in=").unwrap().filters.is_empty(),
             "an empty list"
         );
-        for query in [
-            "price__gte=",
-            "in_stock=",
-            "id=",
-            "created_at__gte=",
-            "count=",
-        ] {
+        for query in ["price__gte=", "in_stock=", "id=", "created_at__gte="] {
             assert!(parse(query).is_err(), "{query}");
         }
     }
@@ -574,7 +432,7 @@ mod tests {
         let params =
             parse("ordering=-price&ordering=name&id__in=1&id__in=2,3&price__gte=1&price__gte=2")
                 .unwrap();
-        assert_eq!(params.ordering_key(), "-price,name,id");
+        assert_eq!(ordering_key(&params.ordering), "-price,name,id");
         assert!(params.filters.contains(&Filter {
             field: "id",
             lookup: Lookup::In,
@@ -616,72 +474,15 @@ mod tests {
     #[test]
     fn ordering_is_checked_and_ends_with_the_primary_key() {
         let params = parse("ordering=-price,name,-price").unwrap();
-        assert_eq!(params.ordering_key(), "-price,name,id");
+        assert_eq!(ordering_key(&params.ordering), "-price,name,id");
         let errors = parse("ordering=secret,-nope").unwrap_err();
         assert!(errors.get("ordering").unwrap()[0].contains("secret, nope"));
     }
 
     #[test]
-    fn page_sizes_are_clamped_and_pages_validated() {
-        assert_eq!(
-            parse("page=2&page_size=100000").unwrap().pagination,
-            Pagination::Page {
-                number: 2,
-                size: 1000
-            }
-        );
-        for bad in [
-            "page=-1",
-            "page=abc",
-            "page=1.5",
-            "page_size=0",
-            "limit=0",
-            "offset=-1",
-            "offset=x",
-        ] {
-            assert!(parse(bad).is_err(), "{bad}");
-        }
-        assert_eq!(
-            parse("offset=10").unwrap().pagination,
-            Pagination::LimitOffset {
-                limit: 50,
-                offset: 10
-            }
-        );
-    }
-
-    #[test]
-    fn parameters_of_another_pagination_are_still_checked() {
-        assert!(parse("cursor=&offset=-1").unwrap_err().contains("offset"));
-        assert!(parse("limit=5&page=0").unwrap_err().contains("page"));
-    }
-
-    #[test]
-    fn huge_page_numbers_have_no_offset() {
-        let params = parse("page=18446744073709551615&page_size=1000").unwrap();
-        assert_eq!(params.pagination.offset_limit(), None);
-    }
-
-    #[test]
-    fn search_splits_terms_and_count_is_checked() {
-        let params = parse("search=red+ball,big&count=none").unwrap();
+    fn search_splits_terms() {
+        let params = parse("search=red+ball,big").unwrap();
         assert_eq!(params.search, vec!["red+ball", "big"]);
-        assert_eq!(params.count, CountMode::None);
-        assert!(parse("count=sometimes").unwrap_err().contains("count"));
-    }
-
-    #[test]
-    fn garbage_cursors_are_errors_and_empty_cursor_is_the_first_page() {
-        assert_eq!(
-            parse("cursor=").unwrap().pagination,
-            Pagination::Cursor {
-                size: 50,
-                cursor: None
-            }
-        );
-        for bad in ["cursor=abc", "cursor=%%%", "cursor=eyJ4IjoxfQ"] {
-            assert!(parse(bad).unwrap_err().contains("cursor"), "{bad}");
-        }
     }
 
     #[test]
@@ -704,12 +505,6 @@ mod properties {
     fn item_query() -> QuerySpec {
         QuerySpec::new(&Item::fields_for_tests(), &ITEM_FILTERING)
     }
-
-    const DEFAULTS: PageDefaults = PageDefaults {
-        page_size: 50,
-        max_page_size: 1000,
-        count: CountMode::Exact,
-    };
 
     fn key() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -746,7 +541,7 @@ mod properties {
         #[test]
         fn parsing_never_panics_and_respects_the_declarations(pairs in proptest::collection::vec((key(), value()), 0..8)) {
             let pairs = pairs.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())));
-            if let Ok(params) = ListParams::parse(&item_query(), pairs, &DEFAULTS) {
+            if let Ok(params) = ListParams::parse(&item_query(), pairs) {
                 for filter in &params.filters {
                     prop_assert!(ITEM_FILTERING.filters.iter().any(|(field, _)| *field == filter.field));
                     prop_assert!(filter.values.len() <= MAX_IN_VALUES);
@@ -754,18 +549,7 @@ mod properties {
                 for order in &params.ordering {
                     prop_assert!(ITEM_FILTERING.ordering.contains(&order.field) || order.field == "id");
                 }
-                match params.pagination {
-                    Pagination::Page { number, size } => prop_assert!(number >= 1 && (1..=1000).contains(&size)),
-                    Pagination::LimitOffset { limit, offset } => prop_assert!((1..=1000).contains(&limit) && offset <= i64::MAX as u64),
-                    Pagination::Cursor { size, .. } => prop_assert!((1..=1000).contains(&size)),
-                }
             }
-        }
-
-        #[test]
-        fn cursors_never_panic(raw in "[A-Za-z0-9_=-]{0,200}") {
-            let ordering = [OrderBy { field: "id", descending: false }];
-            let _ = Cursor::decode(&raw, &item_query(), &ordering, "id");
         }
     }
 }

@@ -1,16 +1,122 @@
-//! Opaque keyset cursors: the ordering values of the row a page starts after (or before).
+//! Cursor pagination (DRF's `CursorPagination`): `?cursor=` (empty for the first page) and
+//! `?page_size=`. Keyset pages: each page starts after (or, for `previous`, ends before)
+//! the row its cursor names, so pages cost the same at any depth and stay exact while rows
+//! are added or removed. They have no `count`.
 //!
-//! Encoded as base64url JSON bound to the request's ordering. Decoding checks everything
-//! (shape, ordering, the type of each value), so a garbage or tampered cursor is rejected
-//! as a client error and can never reach the database as anything but typed parameters.
+//! A cursor is opaque: base64url JSON of the row's ordering values, bound to the request's
+//! ordering. Decoding checks everything (shape, ordering, the type of each value), so a
+//! garbage or tampered cursor is a 400 and can never reach the database as anything but
+//! typed parameters.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::FieldErrors;
+use domain::query::{FieldKind, ListParams, OrderBy, QuerySpec, Value, ordering_key};
+use infrastructure::repository::{Page, Repository, Table};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
+use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 
-use super::{FieldKind, OrderBy, QuerySpec, Value};
+use super::{Envelope, Link, PAGE_SIZE, PageDefaults, Query, page_size, page_size_parameter};
+use crate::error::ApiResult;
+use crate::viewset::openapi::parameter;
+
+pub const CURSOR: &str = "cursor";
+pub const PARAMETERS: &[&str] = &[CURSOR, PAGE_SIZE];
+/// Longest `cursor` accepted before decoding is attempted.
+const MAX_CURSOR_LEN: usize = 2048;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub size: u64,
+    /// `None`: the first page.
+    pub cursor: Option<Cursor>,
+}
+
+impl Request {
+    pub async fn fetch<E>(
+        &self,
+        repository: &Repository<'_, E>,
+        spec: &QuerySpec,
+        params: &ListParams,
+    ) -> ApiResult<Page<E::Model>>
+    where
+        E: Table,
+        E::Model: Sync,
+    {
+        let position = self
+            .cursor
+            .as_ref()
+            .map(|c| (c.values.as_slice(), c.before));
+        Ok(repository
+            .keyset_page(spec, params, self.size, position)
+            .await?)
+    }
+
+    pub fn envelope<M>(&self, params: &ListParams, page: &Page<M>, link: &Link<'_>) -> Envelope {
+        let key = ordering_key(&params.ordering);
+        let cursor = |before: bool, values: &Option<Vec<Value>>| {
+            let encoded = Cursor {
+                before,
+                values: values.clone()?,
+            }
+            .encode(&key);
+            link(&[(CURSOR, Some(encoded))])
+        };
+        Envelope {
+            count: None,
+            next: page.has_next.then(|| cursor(false, &page.last)).flatten(),
+            previous: page
+                .has_previous
+                .then(|| cursor(true, &page.first))
+                .flatten(),
+        }
+    }
+}
+
+pub fn requested(query: &Query<'_>) -> bool {
+    query.has(CURSOR)
+}
+
+pub fn parse(
+    query: &Query<'_>,
+    defaults: &PageDefaults,
+    spec: &QuerySpec,
+    ordering: &[OrderBy],
+    errors: &mut FieldErrors,
+) -> Option<Request> {
+    let size = page_size(query, defaults, errors);
+    let cursor = match query.get(CURSOR) {
+        None | Some("") => None,
+        Some(raw) => {
+            let decoded = (raw.len() <= MAX_CURSOR_LEN)
+                .then(|| Cursor::decode(raw, spec, ordering, &ordering_key(ordering)))
+                .flatten();
+            if decoded.is_none() {
+                errors.add(CURSOR, "Invalid cursor.");
+                return None;
+            }
+            decoded
+        }
+    };
+    Some(Request { size, cursor })
+}
+
+pub fn parameters() -> Vec<(&'static str, ParameterBuilder)> {
+    vec![
+        (
+            CURSOR,
+            parameter(
+                CURSOR,
+                ParameterIn::Query,
+                json!({"type": "string"}),
+                "Opaque position from a `next`/`previous` link; empty for the first page. Cursor pages have no `count`.",
+            ),
+        ),
+        page_size_parameter(),
+    ]
+}
 
 /// A position between two rows of an ordering.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,23 +198,9 @@ fn from_json(kind: FieldKind, json: Json) -> Option<Value> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{parse, spec};
+    use super::super::{ALL, PageRequest};
     use super::*;
-    use crate::query::Lookup;
-
-    fn spec() -> QuerySpec {
-        QuerySpec {
-            primary_key: "id",
-            fields: vec![
-                ("id", FieldKind::Integer),
-                ("price", FieldKind::Float),
-                ("at", FieldKind::DateTime),
-            ],
-            filters: &[("id", &[Lookup::Exact])],
-            search: &[],
-            ordering: &["price", "at"],
-            default_ordering: &["id"],
-        }
-    }
 
     fn ordering() -> Vec<OrderBy> {
         vec![
@@ -165,6 +257,20 @@ mod tests {
                 None,
                 "{p}"
             );
+        }
+    }
+
+    #[test]
+    fn garbage_cursors_are_errors_and_an_empty_cursor_is_the_first_page() {
+        assert_eq!(
+            parse(ALL, "cursor=&page_size=7").unwrap().page,
+            PageRequest::Cursor(Request {
+                size: 7,
+                cursor: None
+            })
+        );
+        for bad in ["cursor=abc", "cursor=%%%", "cursor=eyJ4IjoxfQ"] {
+            assert!(parse(ALL, bad).unwrap_err().contains("cursor"), "{bad}");
         }
     }
 }

@@ -1,0 +1,355 @@
+//! Pagination, DRF's `pagination_class`, as a strategy each resource chooses
+//! ([`Resource::PAGINATION`](super::Resource::PAGINATION)): the styles it offers, in order
+//! of precedence. A request is paginated by the first style whose parameters it carries, or
+//! else by the last style. Each style is one module, holding everything about it: the
+//! parameters a request names a page with (parsed and checked), the query that fetches the
+//! page, the envelope's `count` and links, and the documentation of all of that.
+//!
+//! - [`page_number`]: `?page=&page_size=` (DRF's `PageNumberPagination`), counted;
+//! - [`limit_offset`]: `?limit=&offset=` (`LimitOffsetPagination`), counted;
+//! - [`cursor`]: `?cursor=&page_size=` (`CursorPagination`): keyset pages, never counted.
+
+pub mod cursor;
+pub mod limit_offset;
+pub mod page_number;
+
+use std::borrow::Cow;
+
+use domain::FieldErrors;
+use domain::query::{CountMode, ListParams, QuerySpec};
+use infrastructure::repository::{Page, Repository, Table};
+use serde_json::json;
+use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+
+use super::openapi::parameter;
+use crate::error::ApiResult;
+
+/// One pagination style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    PageNumber,
+    LimitOffset,
+    Cursor,
+}
+
+/// The styles a resource offers, in order of precedence; the last is the default.
+pub type Pagination = &'static [Style];
+
+/// Every style, as the contract describes lists: `cursor` selects cursor pages, `limit` or
+/// `offset` limit/offset pages, and page numbers are the default.
+pub const ALL: Pagination = &[Style::Cursor, Style::LimitOffset, Style::PageNumber];
+
+/// Deployment-wide pagination settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PageDefaults {
+    pub page_size: u64,
+    pub max_page_size: u64,
+    /// How counted pages count when the request does not say.
+    pub count: CountMode,
+}
+
+/// A list request's query string, decoded once.
+pub struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> Query<'a> {
+    pub fn parse(raw: &'a str) -> Query<'a> {
+        Query(form_urlencoded::parse(raw.as_bytes()).collect())
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + '_ {
+        self.0.iter().cloned()
+    }
+
+    /// The value of `name`; the last one when it is repeated.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_ref())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// The page a request asks for, in the style that paginates it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageRequest {
+    PageNumber(page_number::Request),
+    LimitOffset(limit_offset::Request),
+    Cursor(cursor::Request),
+}
+
+/// A list request, fully checked: which rows (filters, search, ordering) and which page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListRequest {
+    pub params: ListParams,
+    pub page: PageRequest,
+}
+
+/// What a page's envelope carries besides its rows. `count` is `None` for styles that do
+/// not count (the key is left out) and `Some(None)` for `count=none` (the key is `null`).
+pub struct Envelope {
+    pub count: Option<Option<u64>>,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+}
+
+/// Makes a link: this request's URL with the given query parameters set (`Some`) or
+/// removed (`None`).
+pub type Link<'a> = dyn Fn(&[(&str, Option<String>)]) -> Option<String> + 'a;
+
+impl ListRequest {
+    /// Parses a list request's query string. Every parameter of every offered style is
+    /// checked, whichever style the request ends up with, and all errors (of filters,
+    /// ordering and pagination) are reported at once.
+    pub fn parse(
+        styles: Pagination,
+        spec: &QuerySpec,
+        query: &Query<'_>,
+        defaults: &PageDefaults,
+    ) -> Result<ListRequest, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let params = ListParams::parse_into(spec, query.pairs(), &mut errors);
+        let mut chosen = None;
+        for style in styles {
+            let request =
+                match style {
+                    Style::PageNumber => page_number::parse(query, defaults, &mut errors)
+                        .map(PageRequest::PageNumber),
+                    Style::LimitOffset => limit_offset::parse(query, defaults, &mut errors)
+                        .map(PageRequest::LimitOffset),
+                    Style::Cursor => {
+                        cursor::parse(query, defaults, spec, &params.ordering, &mut errors)
+                            .map(PageRequest::Cursor)
+                    }
+                };
+            if chosen.is_none() && (requested(*style, query) || Some(style) == styles.last()) {
+                chosen = request;
+            }
+        }
+        let page = chosen.unwrap_or(PageRequest::PageNumber(page_number::Request::FIRST));
+        errors.into_result(ListRequest { params, page })
+    }
+
+    /// Fetches the page from the rows `repository` can see.
+    pub async fn fetch<E>(
+        &self,
+        repository: &Repository<'_, E>,
+        spec: &QuerySpec,
+    ) -> ApiResult<Page<E::Model>>
+    where
+        E: Table,
+        E::Model: Sync,
+    {
+        match &self.page {
+            PageRequest::PageNumber(page) => page.fetch(repository, spec, &self.params).await,
+            PageRequest::LimitOffset(page) => page.fetch(repository, spec, &self.params).await,
+            PageRequest::Cursor(page) => page.fetch(repository, spec, &self.params).await,
+        }
+    }
+
+    /// The envelope of a fetched page (a page number past the last is a 404).
+    pub fn envelope<M>(&self, page: &Page<M>, link: &Link<'_>) -> ApiResult<Envelope> {
+        match &self.page {
+            PageRequest::PageNumber(request) => request.envelope(page, link),
+            PageRequest::LimitOffset(request) => Ok(request.envelope(page, link)),
+            PageRequest::Cursor(request) => Ok(request.envelope(&self.params, page, link)),
+        }
+    }
+}
+
+/// Does the request carry the parameters that select `style`?
+fn requested(style: Style, query: &Query<'_>) -> bool {
+    match style {
+        Style::PageNumber => page_number::requested(query),
+        Style::LimitOffset => limit_offset::requested(query),
+        Style::Cursor => cursor::requested(query),
+    }
+}
+
+/// The query parameters of the styles offered, each once, for the documentation: the
+/// default style's first.
+pub fn parameters(styles: Pagination) -> Vec<ParameterBuilder> {
+    let mut all: Vec<(&str, ParameterBuilder)> = Vec::new();
+    for style in styles.iter().rev() {
+        let parameters = match style {
+            Style::PageNumber => page_number::parameters(),
+            Style::LimitOffset => limit_offset::parameters(),
+            Style::Cursor => cursor::parameters(),
+        };
+        for (name, parameter) in parameters {
+            if !all.iter().any(|(known, _)| *known == name) {
+                all.push((name, parameter));
+            }
+        }
+    }
+    all.into_iter().map(|(_, parameter)| parameter).collect()
+}
+
+/// The names of every query parameter the styles offered read.
+pub fn parameter_names(styles: Pagination) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for style in styles {
+        let style_names = match style {
+            Style::PageNumber => page_number::PARAMETERS,
+            Style::LimitOffset => limit_offset::PARAMETERS,
+            Style::Cursor => cursor::PARAMETERS,
+        };
+        for name in style_names {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// Does some style offered count its rows (the envelope may have `count`)?
+pub fn counted(styles: Pagination) -> bool {
+    styles.iter().any(|style| *style != Style::Cursor)
+}
+
+// ----- what several styles share -----
+
+pub(crate) const PAGE_SIZE: &str = "page_size";
+pub(crate) const COUNT: &str = "count";
+
+/// A positive integer parameter, or an error keyed by it.
+fn positive(query: &Query<'_>, name: &'static str, errors: &mut FieldErrors) -> Option<u64> {
+    let value = query.get(name)?;
+    match value.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Some(n),
+        _ => {
+            errors.add(name, "A positive integer is required.");
+            None
+        }
+    }
+}
+
+/// `page_size`, clamped to the maximum.
+fn page_size(query: &Query<'_>, defaults: &PageDefaults, errors: &mut FieldErrors) -> u64 {
+    positive(query, PAGE_SIZE, errors)
+        .unwrap_or(defaults.page_size)
+        .min(defaults.max_page_size)
+}
+
+/// `count`: how a counted page counts.
+fn count_mode(query: &Query<'_>, defaults: &PageDefaults, errors: &mut FieldErrors) -> CountMode {
+    match query.get(COUNT) {
+        None => defaults.count,
+        Some(value) => CountMode::parse(value).unwrap_or_else(|| {
+            errors.add(
+                COUNT,
+                format!(
+                    "Select a valid choice. {value} is not one of the available choices: {}.",
+                    CountMode::CHOICES.join(", ")
+                ),
+            );
+            defaults.count
+        }),
+    }
+}
+
+fn page_size_parameter() -> (&'static str, ParameterBuilder) {
+    (
+        PAGE_SIZE,
+        parameter(
+            PAGE_SIZE,
+            ParameterIn::Query,
+            json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
+            "Rows per page (page-number and cursor pagination); larger values are clamped to the maximum.",
+        ),
+    )
+}
+
+fn count_parameter() -> (&'static str, ParameterBuilder) {
+    (
+        COUNT,
+        parameter(
+            COUNT,
+            ParameterIn::Query,
+            json!({"type": "string", "enum": CountMode::CHOICES}),
+            "How `count` is computed: exact, the planner's estimate, or none (null).",
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::query::{FieldKind, Filtering, Lookup};
+
+    pub(super) const DEFAULTS: PageDefaults = PageDefaults {
+        page_size: 50,
+        max_page_size: 1000,
+        count: CountMode::Exact,
+    };
+
+    pub(super) fn spec() -> QuerySpec {
+        const FILTERING: Filtering = Filtering {
+            filters: &[("price", &[Lookup::Gte])],
+            search: &[],
+            ordering: &["price", "at"],
+            default_ordering: &["id"],
+        };
+        QuerySpec {
+            primary_key: "id",
+            fields: vec![
+                ("id", FieldKind::Integer),
+                ("price", FieldKind::Float),
+                ("at", FieldKind::DateTime),
+            ],
+            filters: FILTERING.filters,
+            search: FILTERING.search,
+            ordering: FILTERING.ordering,
+            default_ordering: FILTERING.default_ordering,
+        }
+    }
+
+    pub(super) fn parse(styles: Pagination, query: &str) -> Result<ListRequest, FieldErrors> {
+        ListRequest::parse(styles, &spec(), &Query::parse(query), &DEFAULTS)
+    }
+
+    #[test]
+    fn the_first_style_asked_for_wins_and_the_last_is_the_default() {
+        let page = |query: &str| parse(ALL, query).unwrap().page;
+        assert!(matches!(page(""), PageRequest::PageNumber(_)));
+        assert!(matches!(page("page=2"), PageRequest::PageNumber(_)));
+        assert!(matches!(page("offset=10"), PageRequest::LimitOffset(_)));
+        assert!(matches!(
+            page("limit=5&page=2"),
+            PageRequest::LimitOffset(_)
+        ));
+        assert!(matches!(page("cursor=&limit=5"), PageRequest::Cursor(_)));
+        let cursor_only = |query: &str| parse(&[Style::Cursor], query).unwrap().page;
+        assert!(matches!(cursor_only(""), PageRequest::Cursor(_)));
+        assert!(matches!(cursor_only("page=2"), PageRequest::Cursor(_)));
+    }
+
+    #[test]
+    fn parameters_of_another_style_are_still_checked_all_at_once() {
+        let errors = parse(ALL, "cursor=&offset=-1&page=0&price__gte=x").unwrap_err();
+        for key in ["offset", "page", "price__gte"] {
+            assert!(errors.contains(key), "{key}");
+        }
+        for bad in ["count=sometimes", "count="] {
+            assert!(parse(ALL, bad).unwrap_err().contains("count"), "{bad}");
+        }
+        // A style not offered does not read its parameters.
+        assert!(parse(&[Style::Cursor], "offset=-1").is_ok());
+    }
+
+    #[test]
+    fn documented_parameters_are_each_listed_once() {
+        assert_eq!(
+            parameter_names(ALL),
+            ["cursor", "page_size", "limit", "offset", "count", "page"]
+        );
+        assert_eq!(parameters(ALL).len(), 6);
+        assert_eq!(parameter_names(&[Style::Cursor]), ["cursor", "page_size"]);
+        assert!(!counted(&[Style::Cursor]) && counted(ALL));
+    }
+}
