@@ -11,6 +11,7 @@ mod filtering;
 mod fuzz;
 mod genericity;
 mod health;
+mod hooks;
 mod items;
 mod logs;
 mod metrics;
