@@ -5,9 +5,10 @@
 //! `perform_destroy`. Every test asserts something the default hook would not produce.
 
 use api::error::{ApiError, ApiResult};
+use api::viewset::pagination::{ListRequest, PageRequest};
 use api::viewset::{ActiveModel, Ctx, Model, Precondition, Resource, Router, Writable};
 use domain::fields::Fields;
-use domain::query::{Filtering, ListParams, Lookup, Pagination};
+use domain::query::{Filtering, Lookup};
 use infrastructure::repository::{Page, Repository, Written};
 use reqwest::{Method, RequestBuilder, Response};
 use sea_orm::{
@@ -196,18 +197,24 @@ impl Resource for CappedNotes {
         note_fields(model)
     }
 
-    async fn paginate_queryset(ctx: &Ctx<'_>, params: &ListParams) -> ApiResult<Page<Model<Self>>> {
-        let mut params = params.clone();
+    async fn paginate_queryset(
+        ctx: &Ctx<'_>,
+        request: &ListRequest,
+    ) -> ApiResult<Page<Model<Self>>> {
+        let mut request = request.clone();
         // Only page numbers: the links of limit/offset (`offset + limit`) are built from
-        // the parameters the action parsed, not from those this hook pages with, so a
+        // the request the action parsed, not from the one this hook pages with, so a
         // capped limit would make `next` skip rows.
-        if let Pagination::Page { size, .. } = &mut params.pagination {
-            *size = (*size).min(CAPPED_PAGE_SIZE);
+        if let PageRequest::PageNumber(page) = &mut request.page {
+            page.size = page.size.min(CAPPED_PAGE_SIZE);
         }
         let scope = Self::get_queryset(ctx).add(Column::Archived.eq(false));
-        Ok(Repository::<note::Entity>::new(ctx.db(), scope)
-            .list(ctx.query(), &params)
-            .await?)
+        request
+            .fetch(
+                &Repository::<note::Entity>::new(ctx.db(), scope),
+                ctx.query(),
+            )
+            .await
     }
 }
 
