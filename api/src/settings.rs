@@ -98,6 +98,8 @@ pub struct PaginationSettings {
     pub default_page_size: u64,
     pub max_page_size: u64,
     pub count: CountMode,
+    pub exact_count_threshold: u64,
+    pub max_offset: u64,
 }
 
 impl PaginationSettings {
@@ -106,6 +108,8 @@ impl PaginationSettings {
             page_size: self.default_page_size,
             max_page_size: self.max_page_size,
             count: self.count,
+            exact_count_threshold: self.exact_count_threshold,
+            max_offset: self.max_offset,
         }
     }
 }

@@ -243,6 +243,7 @@ fn cors(settings: &CorsSettings) -> Cors {
             header::RETRY_AFTER,
             HeaderName::from_static("x-request-id"),
             HeaderName::from_static("idempotent-replayed"),
+            HeaderName::from_static("x-count-kind"),
         ])
         .max_age(settings.max_age_secs);
     for origin in &settings.allowed_origins {

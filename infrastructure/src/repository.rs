@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::query::{CountMode, ListParams, QuerySpec, Value};
+use domain::query::{ListParams, QuerySpec, Value};
 use sea_orm::sea_query::{Asterisk, Expr, Func, IntoValueTuple};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
@@ -63,12 +63,26 @@ pub enum Written<T> {
     VersionMismatch,
 }
 
+/// How a counted page counts its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    /// No count.
+    None,
+    /// `COUNT(*)` over the filtered rows.
+    Exact,
+    /// The planner's estimate (PostgreSQL) when it is at least this many rows; an exact
+    /// count below it, and always on SQLite, which has no estimate.
+    EstimateFrom(u64),
+}
+
 /// One page of a list.
 #[derive(Debug)]
 pub struct Page<M> {
     pub rows: Vec<M>,
     /// `None` for cursor pages and `count=none`.
     pub count: Option<u64>,
+    /// The count is the planner's estimate, not an exact count.
+    pub estimated: bool,
     pub has_next: bool,
     pub has_previous: bool,
     /// Cursor pages: the ordering values of the first and last rows.
@@ -231,18 +245,20 @@ where
         params: &ListParams,
         offset: u64,
         limit: u64,
-        mode: CountMode,
+        counting: Counting,
     ) -> Result<Page<E::Model>, PersistenceError> {
         let conn = self.db;
         let filtered = self.filtered(spec, params)?;
-        let count = self.count(conn, &filtered, mode).await?;
+        let count = self.count(conn, &filtered, counting).await?;
+        let estimated = matches!(count, Count::Estimated(_));
         let mut page = filtered.clone();
         for (column, descending) in conditions::ordering::<E>(&params.ordering)? {
             page = page.order_by(column, order(descending));
         }
         let page = page.offset(offset).limit(limit + 1);
         let (mut rows, count) = match count {
-            Count::Known(count) => (page.all(conn).await?, count),
+            Count::None => (page.all(conn).await?, None),
+            Count::Estimated(estimate) => (page.all(conn).await?, Some(estimate)),
             Count::Inline => {
                 let (rows, count) = Self::counted_page(conn, page, &filtered).await?;
                 match count {
@@ -259,6 +275,7 @@ where
         Ok(Page {
             rows,
             count,
+            estimated,
             has_next,
             has_previous: offset > 0,
             first: None,
@@ -325,31 +342,32 @@ where
             first: position(rows.first())?,
             last: position(rows.last())?,
             count: None,
+            estimated: false,
             has_next: if before { true } else { more },
             has_previous: if before { more } else { after_some_row },
             rows,
         })
     }
 
-    /// How a counted page learns its count: known beforehand (none asked for, or the
-    /// planner's estimate of a large table), or counted along with the page.
+    /// How a counted page learns its count: none asked for, the planner's estimate of a
+    /// large set, or counted along with the page.
     async fn count(
         &self,
         conn: &Db,
         filtered: &Select<E>,
-        mode: CountMode,
+        counting: Counting,
     ) -> Result<Count, PersistenceError> {
-        match mode {
-            CountMode::None => Ok(Count::Known(None)),
-            CountMode::Estimated if conn.get_database_backend() == DatabaseBackend::Postgres => {
+        match counting {
+            Counting::None => Ok(Count::None),
+            Counting::EstimateFrom(threshold)
+                if conn.get_database_backend() == DatabaseBackend::Postgres =>
+            {
                 match Self::estimate(conn, filtered).await? {
-                    Some(estimate) if estimate >= ESTIMATE_THRESHOLD => {
-                        Ok(Count::Known(Some(estimate)))
-                    }
+                    Some(estimate) if estimate >= threshold => Ok(Count::Estimated(estimate)),
                     _ => Ok(Count::Inline),
                 }
             }
-            CountMode::Exact | CountMode::Estimated => Ok(Count::Inline),
+            Counting::Exact | Counting::EstimateFrom(_) => Ok(Count::Inline),
         }
     }
 
@@ -373,7 +391,8 @@ where
 
 /// See `Repository::count`.
 enum Count {
-    Known(Option<u64>),
+    None,
+    Estimated(u64),
     Inline,
 }
 
@@ -382,10 +401,6 @@ const COUNT_ALIAS: &str = "__total_count";
 
 /// What every write adds to the version column.
 const VERSION_STEP: i32 = 1;
-
-/// Below this many estimated rows an exact count is cheap, and estimates of small or freshly
-/// filled tables are the least accurate: count them.
-const ESTIMATE_THRESHOLD: u64 = 1000;
 
 fn order(descending: bool) -> sea_orm::Order {
     if descending {

@@ -6,6 +6,7 @@ mod m20261129_000001_create_items;
 mod m20261129_000002_create_tokens;
 mod m20261129_000003_create_idempotency_keys;
 mod m20261129_000004_drop_item_ordering_indexes;
+mod m20261206_000005_item_list_indexes;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_create_tokens::Migration),
             Box::new(m20261129_000003_create_idempotency_keys::Migration),
             Box::new(m20261129_000004_drop_item_ordering_indexes::Migration),
+            Box::new(m20261206_000005_item_list_indexes::Migration),
         ]
     }
 }

@@ -57,25 +57,34 @@ async fn columns(url: &str, sql: &str) -> Vec<String> {
     names
 }
 
-/// The items table's indexes besides its primary key: none after `up`; the last migration's
-/// `down` brings back the two ordering indexes the first one made.
+/// The items table's indexes besides its primary key: one per ordering field after `up`;
+/// stepping down removes them, then brings back the two the first migration made; `up`
+/// restores the four.
 async fn check_item_indexes(url: &str, sql: &str) {
-    let ordering = ["idx_items_name_id", "idx_items_price_id"];
+    let listed = [
+        "idx_items_name_id",
+        "idx_items_price_id",
+        "idx_items_created_at_id",
+        "idx_items_updated_at_id",
+    ];
+    let step = |args: &[&str]| {
+        let output = cli(args, &[]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    assert_eq!(columns(url, sql).await, sorted(&listed));
+    step(&["-u", url, "down", "-n", "1"]);
     assert_eq!(columns(url, sql).await, Vec::<String>::new());
-    let down = cli(&["-u", url, "down", "-n", "1"], &[]);
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
+    step(&["-u", url, "down", "-n", "1"]);
+    assert_eq!(
+        columns(url, sql).await,
+        sorted(&["idx_items_name_id", "idx_items_price_id"])
     );
-    assert_eq!(columns(url, sql).await, sorted(&ordering));
-    let up = cli(&["-u", url, "up"], &[]);
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    assert_eq!(columns(url, sql).await, Vec::<String>::new());
+    step(&["-u", url, "up"]);
+    assert_eq!(columns(url, sql).await, sorted(&listed));
 }
 
 fn sorted(list: &[&str]) -> Vec<String> {

@@ -270,6 +270,21 @@ fn envelope(item: &str, styles: Pagination) -> RefOr<Schema> {
     schema(envelope)
 }
 
+/// A page, with `X-Count-Kind` when the resource's pagination counts.
+fn page_response(page: &str, styles: Pagination) -> ResponseBuilder {
+    let response = response("A page of rows.", Some(reference(page)));
+    if !pagination::counted(styles) {
+        return response;
+    }
+    response.header(
+        "X-Count-Kind",
+        HeaderBuilder::new()
+            .schema(Some(schema(json!({"type": "string", "enum": ["exact", "estimated"]}))))
+            .description(Some("Whether `count` is exact or the planner's estimate (see the `count` parameter); absent when the page has no count."))
+            .build(),
+    )
+}
+
 fn key_parameter<R: Resource>(query: &QuerySpec) -> ParameterBuilder {
     let kind = query.kind_of(query.primary_key).unwrap_or(FieldKind::Text);
     parameter(
@@ -425,7 +440,7 @@ pub fn read_only<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
             names.path
         )))
         .parameters(Some(list_parameters(query, info.pagination)))
-        .response("200", response("A page of rows.", Some(reference(&page))))
+        .response("200", page_response(&page, info.pagination))
         .response("400", response("A query parameter has a bad value; the body names it.", Some(reference(VALIDATION_ERROR))))
         .response("404", error("A page number past the last page (`Invalid page.`)."))
         .response("503", error("The database is unavailable."))

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use domain::FieldErrors;
 use domain::query::{CountMode, ListParams, QuerySpec};
-use infrastructure::repository::{Page, Repository, Table};
+use infrastructure::repository::{Counting, Page, Repository, Table};
 use serde_json::json;
 use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 
@@ -46,6 +46,11 @@ pub struct PageDefaults {
     pub max_page_size: u64,
     /// How counted pages count when the request does not say.
     pub count: CountMode,
+    /// `count=auto`: sets the planner estimates at this many rows or more get the estimate.
+    pub exact_count_threshold: u64,
+    /// The deepest offset page-number and limit/offset pages may start at: a deeper page
+    /// costs a scan of every row before it. Cursor pages go anywhere.
+    pub max_offset: u64,
 }
 
 /// A list request's query string, decoded once.
@@ -93,6 +98,8 @@ pub struct ListRequest {
 /// not count (the key is left out) and `Some(None)` for `count=none` (the key is `null`).
 pub struct Envelope {
     pub count: Option<Option<u64>>,
+    /// The count is the planner's estimate (the `X-Count-Kind` header says so).
+    pub estimated: bool,
     pub next: Option<String>,
     pub previous: Option<String>,
 }
@@ -237,6 +244,40 @@ fn page_size(query: &Query<'_>, defaults: &PageDefaults, errors: &mut FieldError
 }
 
 /// `count`: how a counted page counts.
+fn counting(query: &Query<'_>, defaults: &PageDefaults, errors: &mut FieldErrors) -> Counting {
+    match count_mode(query, defaults, errors) {
+        CountMode::None => Counting::None,
+        CountMode::Exact => Counting::Exact,
+        CountMode::Estimated => Counting::EstimateFrom(ESTIMATED_FROM),
+        CountMode::Auto => Counting::EstimateFrom(defaults.exact_count_threshold),
+    }
+}
+
+/// `count=estimated` still counts sets the planner puts under this many rows: its
+/// estimates are poor there, and the count is cheap.
+const ESTIMATED_FROM: u64 = 1000;
+
+/// An offset deeper than `max_offset` is refused, naming `parameter`.
+fn check_offset(
+    offset: Option<u64>,
+    parameter: &'static str,
+    defaults: &PageDefaults,
+    errors: &mut FieldErrors,
+) -> bool {
+    let too_deep = offset.is_none_or(|offset| offset > defaults.max_offset);
+    if too_deep {
+        errors.add(
+            parameter,
+            format!(
+                "Pages starting after row {} are not served: narrow the list with filters, or use \
+                 cursor pagination (`cursor=`), whose pages cost the same at any depth.",
+                defaults.max_offset
+            ),
+        );
+    }
+    !too_deep
+}
+
 fn count_mode(query: &Query<'_>, defaults: &PageDefaults, errors: &mut FieldErrors) -> CountMode {
     match query.get(COUNT) {
         None => defaults.count,
@@ -272,7 +313,7 @@ fn count_parameter() -> (&'static str, ParameterBuilder) {
             COUNT,
             ParameterIn::Query,
             json!({"type": "string", "enum": CountMode::CHOICES}),
-            "How `count` is computed: exact, the planner's estimate, or none (null).",
+            "How `count` is computed: `exact`; `estimated`, the planner's estimate (constant time on large tables; exact for small sets); `auto`, exact below the configured threshold of estimated rows and the estimate above it; or `none` (null). `X-Count-Kind` says which kind a page got. The default is configured (`auto` unless changed).",
         ),
     )
 }
@@ -286,6 +327,8 @@ mod tests {
         page_size: 50,
         max_page_size: 1000,
         count: CountMode::Exact,
+        exact_count_threshold: 10_000,
+        max_offset: 10_000,
     };
 
     pub(super) fn spec() -> QuerySpec {

@@ -61,6 +61,9 @@ pub fn created<R: Resource>(ctx: &Ctx<'_>, model: Model<R>) -> ApiResult {
     representation::<R>(ctx, StatusCode::CREATED, model, Some(location))
 }
 
+/// Says whether a page's `count` is exact or the planner's estimate.
+pub const COUNT_KIND: &str = "x-count-kind";
+
 /// DRF's envelope. Styles that do not count (cursor pages) have no `count` key;
 /// `count=none` makes it `null`.
 #[derive(Serialize)]
@@ -84,5 +87,15 @@ pub fn page<R: Resource>(ctx: &Ctx<'_>, request: &ListRequest, page: Page<Model<
         previous: envelope.previous,
         results,
     })?;
-    Ok(HttpResponse::Ok().content_type(mime_json()).body(body))
+    let mut response = HttpResponse::Ok();
+    response.content_type(mime_json());
+    if let Some(Some(_)) = envelope.count {
+        let kind = if envelope.estimated {
+            "estimated"
+        } else {
+            "exact"
+        };
+        response.insert_header((COUNT_KIND, HeaderValue::from_static(kind)));
+    }
+    Ok(response.body(body))
 }

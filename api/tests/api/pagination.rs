@@ -5,8 +5,10 @@ use std::collections::HashSet;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
-use crate::on_both_databases;
+use sea_orm::ConnectionTrait;
+
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::{on_both_databases, on_databases_with};
 
 on_both_databases!(
     page_numbers_cover_every_row_once,
@@ -16,7 +18,76 @@ on_both_databases!(
     bad_pagination_parameters_are_400_naming_them,
     page_sizes_are_clamped_to_the_maximum,
     count_modes,
+    deep_pages_are_refused_pointing_to_cursors,
 );
+
+on_databases_with!(
+    super::spawn_counting_estimates_from_one_row;
+    counts_say_whether_they_are_exact_or_estimated,
+);
+
+async fn spawn_counting_estimates_from_one_row(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(
+        backend,
+        |settings| settings.pagination.exact_count_threshold = 1,
+        api::resources::register,
+    )
+    .await
+}
+
+/// `count=auto` (the default) gives the planner's estimate once it reaches the threshold
+/// (PostgreSQL; SQLite has none and counts exactly); `X-Count-Kind` says which one came.
+async fn counts_say_whether_they_are_exact_or_estimated(app: TestApp) {
+    seed(&app, 4).await;
+    let postgres = app.database_url.starts_with("postgres");
+    if postgres {
+        app.db()
+            .await
+            .execute_unprepared("ANALYZE items")
+            .await
+            .unwrap();
+    }
+    let kind = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("x-count-kind")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let auto = app.get("/items/?page_size=2").await;
+    let expected = if postgres { "estimated" } else { "exact" };
+    assert_eq!(kind(&auto).as_deref(), Some(expected));
+    let page: Value = auto.json().await.unwrap();
+    assert_eq!(page["count"], 4, "the estimate of an analysed table");
+    let exact = app.get("/items/?count=exact&limit=1").await;
+    assert_eq!(kind(&exact).as_deref(), Some("exact"));
+    let none = app.get("/items/?count=none").await;
+    assert_eq!(kind(&none), None);
+    let cursor = app.get("/items/?cursor=").await;
+    assert_eq!(kind(&cursor), None);
+}
+
+/// Offsets deeper than `pagination.max_offset` would scan every row before them: refused,
+/// naming the parameter and pointing to cursor pages, which reach any depth.
+async fn deep_pages_are_refused_pointing_to_cursors(app: TestApp) {
+    seed(&app, 2).await;
+    for (query, parameter) in [
+        ("?offset=10001", "offset"),
+        ("?limit=10&offset=999000", "offset"),
+        ("?page=202", "page"),
+        ("?page=20000&page_size=50", "page"),
+    ] {
+        let response = app.get(&format!("/items/{query}")).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body: Value = response.json().await.unwrap();
+        let message = body[parameter][0].as_str().unwrap_or_default();
+        assert!(message.contains("cursor"), "{query}: {body}");
+    }
+    let default_page = app.get("/items/").await;
+    assert_eq!(default_page.headers()["x-count-kind"], "exact");
+    // At the limit: served (an empty page past the last is DRF's 404).
+    assert_eq!(app.get("/items/?offset=10000").await.status(), 200);
+    assert_eq!(app.get("/items/?page=201").await.status(), 404);
+}
 
 async fn seed(app: &TestApp, n: usize) -> Vec<i64> {
     let mut ids = Vec::new();
@@ -85,10 +156,12 @@ async fn page_numbers_cover_every_row_once(app: TestApp) {
         past.json::<Value>().await.unwrap(),
         json!({"detail": "Invalid page."})
     );
+    // Deeper than `pagination.max_offset`: refused, naming the parameter.
     let huge = app
         .get("/items/?page=18446744073709551615&page_size=1000")
         .await;
-    assert_eq!(huge.status(), 404);
+    assert_eq!(huge.status(), 400);
+    assert!(huge.json::<Value>().await.unwrap()["page"].is_array());
 }
 
 async fn cursors_walk_forwards_and_backwards(app: TestApp) {

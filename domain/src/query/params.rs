@@ -74,21 +74,26 @@ pub struct OrderBy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CountMode {
-    /// `COUNT(*)` over the filtered rows (DRF's behaviour).
+    /// `COUNT(*)` over the filtered rows (DRF's behaviour): its cost grows with the rows.
     Exact,
-    /// The database planner's estimate: constant time on large tables.
+    /// The database planner's estimate: constant time on large tables. Sets the planner
+    /// puts under a thousand rows are counted exactly (estimates are poor there, and the
+    /// count is cheap).
     Estimated,
+    /// Exact below a configured number of estimated rows, the estimate above it.
+    Auto,
     /// No count: the key is `null`.
     None,
 }
 
 impl CountMode {
-    pub const CHOICES: [&'static str; 3] = ["exact", "estimated", "none"];
+    pub const CHOICES: [&'static str; 4] = ["exact", "estimated", "auto", "none"];
 
     pub fn parse(raw: &str) -> Option<CountMode> {
         match raw {
             "exact" => Some(CountMode::Exact),
             "estimated" => Some(CountMode::Estimated),
+            "auto" => Some(CountMode::Auto),
             "none" => Some(CountMode::None),
             _ => None,
         }

@@ -66,6 +66,7 @@ impl Request {
         };
         Envelope {
             count: None,
+            estimated: false,
             next: page.has_next.then(|| cursor(false, &page.last)).flatten(),
             previous: page
                 .has_previous

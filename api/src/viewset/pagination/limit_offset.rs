@@ -2,12 +2,14 @@
 //! with the count of all matching rows (`?count=` says how it is computed).
 
 use domain::FieldErrors;
-use domain::query::{CountMode, ListParams, QuerySpec};
-use infrastructure::repository::{Page, Repository, Table};
+use domain::query::{ListParams, QuerySpec};
+use infrastructure::repository::{Counting, Page, Repository, Table};
 use serde_json::json;
 use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 
-use super::{Envelope, Link, PageDefaults, Query, count_mode, count_parameter, positive};
+use super::{
+    Envelope, Link, PageDefaults, Query, check_offset, count_parameter, counting, positive,
+};
 use crate::error::ApiResult;
 use crate::viewset::openapi::parameter;
 
@@ -19,7 +21,7 @@ pub const PARAMETERS: &[&str] = &[LIMIT, OFFSET, super::COUNT];
 pub struct Request {
     pub limit: u64,
     pub offset: u64,
-    pub count: CountMode,
+    pub count: Counting,
 }
 
 impl Request {
@@ -53,6 +55,7 @@ impl Request {
         };
         Envelope {
             count: Some(page.count),
+            estimated: page.estimated,
             next,
             previous,
         }
@@ -79,7 +82,8 @@ pub fn parse(
             }
         },
     };
-    let count = count_mode(query, defaults, errors);
+    let count = counting(query, defaults, errors);
+    let offset = offset.filter(|&offset| check_offset(Some(offset), OFFSET, defaults, errors));
     if query.has(LIMIT) && limit.is_none() {
         return None;
     }
@@ -109,7 +113,7 @@ pub fn parameters() -> Vec<(&'static str, ParameterBuilder)> {
                 OFFSET,
                 ParameterIn::Query,
                 json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}),
-                "Rows to skip (limit/offset pagination).",
+                "Rows to skip (limit/offset pagination), up to the configured maximum offset (deeper: 400; use `cursor`).",
             ),
         ),
         count_parameter(),
@@ -133,10 +137,11 @@ mod tests {
             Request {
                 limit: 1000,
                 offset: 10,
-                count: CountMode::Exact
+                count: Counting::Exact
             }
         );
         for bad in [
+            "offset=10001",
             "limit=0",
             "offset=-1",
             "offset=x",

@@ -3,14 +3,14 @@
 //! A page past the last is 404 `Invalid page.`, as in DRF.
 
 use domain::FieldErrors;
-use domain::query::{CountMode, ListParams, QuerySpec};
-use infrastructure::repository::{Page, Repository, Table};
+use domain::query::{ListParams, QuerySpec};
+use infrastructure::repository::{Counting, Page, Repository, Table};
 use serde_json::json;
 use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 
 use super::{
-    Envelope, Link, PAGE_SIZE, PageDefaults, Query, count_mode, count_parameter, page_size,
-    page_size_parameter, positive,
+    Envelope, Link, PAGE_SIZE, PageDefaults, Query, check_offset, count_parameter, counting,
+    page_size, page_size_parameter, positive,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::viewset::openapi::parameter;
@@ -22,7 +22,7 @@ pub const PARAMETERS: &[&str] = &[PAGE, PAGE_SIZE, super::COUNT];
 pub struct Request {
     pub number: u64,
     pub size: u64,
-    pub count: CountMode,
+    pub count: Counting,
 }
 
 impl Request {
@@ -30,7 +30,7 @@ impl Request {
     pub const FIRST: Request = Request {
         number: 1,
         size: 50,
-        count: CountMode::Exact,
+        count: Counting::Exact,
     };
 
     /// Rows to skip, or `None` when the page lies beyond any table.
@@ -49,12 +49,9 @@ impl Request {
         E: Table,
         E::Model: Sync,
     {
-        // A page beyond any table is empty, and still counts the rows.
-        let (offset, size) = self
-            .offset()
-            .map_or((i64::MAX as u64, 0), |o| (o, self.size));
+        let offset = self.offset().unwrap_or(i64::MAX as u64);
         Ok(repository
-            .offset_page(spec, params, offset, size, self.count)
+            .offset_page(spec, params, offset, self.size, self.count)
             .await?)
     }
 
@@ -73,6 +70,7 @@ impl Request {
         };
         Ok(Envelope {
             count: Some(page.count),
+            estimated: page.estimated,
             next,
             previous,
         })
@@ -90,16 +88,17 @@ pub fn parse(
 ) -> Option<Request> {
     let number = positive(query, PAGE, errors);
     let size = page_size(query, defaults, errors);
-    let count = count_mode(query, defaults, errors);
+    let count = counting(query, defaults, errors);
     let number = match (query.has(PAGE), number) {
         (true, None) => return None,
         (_, number) => number.unwrap_or(1),
     };
-    Some(Request {
+    let request = Request {
         number,
         size,
         count,
-    })
+    };
+    check_offset(request.offset(), PAGE, defaults, errors).then_some(request)
 }
 
 pub fn parameters() -> Vec<(&'static str, ParameterBuilder)> {
@@ -110,7 +109,7 @@ pub fn parameters() -> Vec<(&'static str, ParameterBuilder)> {
                 PAGE,
                 ParameterIn::Query,
                 json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
-                "Page number (page-number pagination, the default). A page past the last is 404.",
+                "Page number (page-number pagination, the default). A page past the last is 404; a page starting deeper than the configured maximum offset is 400 (use `cursor`).",
             ),
         ),
         page_size_parameter(),
@@ -138,7 +137,7 @@ mod tests {
             Request {
                 number: 2,
                 size: 1000,
-                count: CountMode::None
+                count: Counting::None
             }
         );
         assert_eq!(page(""), Request::FIRST);
@@ -148,11 +147,23 @@ mod tests {
     }
 
     #[test]
-    fn huge_page_numbers_have_no_offset() {
-        assert_eq!(
-            page("page=18446744073709551615&page_size=1000").offset(),
-            None
-        );
+    fn deep_pages_are_refused_naming_the_page() {
         assert_eq!(page("page=3&page_size=10").offset(), Some(20));
+        assert_eq!(page("page=201&page_size=50").offset(), Some(10_000));
+        for deep in [
+            "page=202&page_size=50",
+            "page=18446744073709551615&page_size=1000",
+        ] {
+            let errors = parse(ALL, deep).unwrap_err();
+            assert!(errors.get("page").unwrap()[0].contains("cursor"), "{deep}");
+        }
+    }
+
+    #[test]
+    fn counts_as_asked_or_as_configured() {
+        assert_eq!(page("count=auto").count, Counting::EstimateFrom(10_000));
+        assert_eq!(page("count=estimated").count, Counting::EstimateFrom(1000));
+        assert_eq!(page("count=exact").count, Counting::Exact);
+        assert_eq!(page("").count, Counting::Exact);
     }
 }
