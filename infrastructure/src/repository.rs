@@ -379,6 +379,7 @@ mod tests {
     use sea_orm::{ConnectionTrait, Database, Schema};
 
     use super::*;
+    use crate::database::Wire;
     use crate::entities::item;
 
     /// Repository futures hold their connection in an RAII lease and can move between threads.
@@ -386,7 +387,7 @@ mod tests {
     async fn operations_are_send() {
         fn send<T: Send>(_: &T) {}
         let shared = Database::connect("sqlite::memory:").await.unwrap();
-        let db = Db::transient(shared, true);
+        let db = Db::transient(shared, Wire::Prepared);
         let items = Repository::<item::Entity>::new(&db, Condition::all());
         send(&items.get(1));
         send(&items.delete(1, Some(&[1])));
@@ -402,7 +403,7 @@ mod tests {
             .execute(&Schema::new(backend).create_table_from_entity(item::Entity))
             .await
             .unwrap();
-        let db = Db::transient(shared, true);
+        let db = Db::transient(shared, Wire::Prepared);
         let items = Repository::<item::Entity>::new(&db, Condition::all());
         let payload = |name: &str| ItemCreate {
             name: name.into(),

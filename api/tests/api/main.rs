@@ -18,4 +18,5 @@ mod outage;
 mod pagination;
 mod security;
 mod shutdown;
+mod timeouts;
 mod validation;
