@@ -10,6 +10,7 @@ mod spec;
 
 pub use cursor::Cursor;
 pub use params::{
-    CountMode, Filter, ListParams, NULL_CHARACTERS, OrderBy, PageDefaults, Pagination, Value, names,
+    CountMode, Filter, ListParams, MAX_CURSOR_LEN, NULL_CHARACTERS, OrderBy, PageDefaults,
+    Pagination, Value, names,
 };
 pub use spec::{FieldKind, Lookup, QuerySpec};

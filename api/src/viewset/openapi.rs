@@ -4,7 +4,7 @@
 //! annotates concrete functions; our handlers are generic, so operations are assembled with
 //! utoipa's builder types here instead.
 
-use domain::query::{CountMode, FieldKind, Lookup, QuerySpec, names};
+use domain::query::{CountMode, FieldKind, Lookup, MAX_CURSOR_LEN, QuerySpec, names};
 use serde_json::{Value, json};
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle,
@@ -201,6 +201,12 @@ fn names<R: Resource>() -> Names {
     }
 }
 
+/// `cursor`: base64url, as the server writes it (padding tolerated); empty for the first page.
+const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]*=*$";
+/// `If-Match`: RFC 9110's list of entity tags or `*` (empty elements allowed); empty or
+/// blank is no condition.
+const IF_MATCH_PATTERN: &str = r#"^\s*(\*|(W/)?"[!#-~]*")?(\s*,\s*(\*|(W/)?"[!#-~]*")?)*\s*$"#;
+
 fn list_parameters(spec: &QuerySpec) -> Vec<ParameterBuilder> {
     let mut parameters = vec![
         parameter(
@@ -230,8 +236,11 @@ fn list_parameters(spec: &QuerySpec) -> Vec<ParameterBuilder> {
         parameter(
             names::CURSOR,
             ParameterIn::Query,
-            json!({"type": "string"}),
-            "Opaque position from a `next`/`previous` link; empty for the first page. Cursor pages have no `count`.",
+            // What cursors the server issues are made of (base64url); one it did not issue is
+            // still a 400, which no schema can tell apart.
+            json!({"type": "string", "pattern": CURSOR_PATTERN, "maxLength": MAX_CURSOR_LEN}),
+            "Opaque position from a `next`/`previous` link; empty for the first page. Cursor pages have no `count`; \
+             a cursor the server did not issue is a 400.",
         ),
         parameter(
             names::COUNT,
@@ -410,8 +419,9 @@ pub fn writable<R: Writable>() -> ResourceDoc {
         parameter(
             "If-Match",
             ParameterIn::Header,
-            json!({"type": "string"}),
-            "Write only if the row's current `ETag` is one of these (`*`: any existing row); otherwise 412 and nothing changes.",
+            json!({"type": "string", "pattern": IF_MATCH_PATTERN}),
+            "Write only if the row's current `ETag` is one of these (`*`: any existing row); otherwise (a stale or \
+             malformed tag) 412 and nothing changes. Empty: no condition.",
         )
     };
     let body_errors = |operation: OperationBuilder| {

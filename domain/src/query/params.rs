@@ -13,7 +13,7 @@ const MAX_SEARCH_TERMS: usize = 10;
 /// Django's message: text columns cannot hold NUL, so it is refused up front.
 pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
 /// Longest `cursor` accepted before decoding is attempted.
-const MAX_CURSOR_LEN: usize = 2048;
+pub const MAX_CURSOR_LEN: usize = 2048;
 
 /// A typed value from the query string or a cursor, bound as a parameter, never spliced.
 #[derive(Debug, Clone, PartialEq)]
