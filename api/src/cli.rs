@@ -62,7 +62,7 @@ pub async fn token(
     if settings.database.auto_migrate {
         Migrator::up(&pool, None).await?;
     }
-    let db = Db::transient(pool.clone(), settings.database.prepared_statements);
+    let db = Db::transient(pool.clone(), settings.database.wire());
     match command {
         TokenCommand::Create { name } => {
             let name = name.trim();

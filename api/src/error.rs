@@ -61,6 +61,10 @@ pub enum ApiError {
     /// The database is unreachable or busy; the cause goes to the log.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The database cancelled a statement at `database.statement_timeout_ms` (503); the
+    /// cause goes to the log.
+    #[error("statement timed out: {0}")]
+    DatabaseTimeout(String),
     /// A bug or an unexpected database answer; the cause goes to the log.
     #[error("internal error: {0}")]
     Internal(String),
@@ -74,6 +78,7 @@ impl From<PersistenceError> for ApiError {
                 ApiError::Conflict("A conflicting resource already exists.".into())
             }
             PersistenceError::Unavailable(cause) => ApiError::Unavailable(cause),
+            PersistenceError::TimedOut(cause) => ApiError::DatabaseTimeout(cause),
             PersistenceError::Unexpected(cause) => ApiError::Internal(cause),
         }
     }
@@ -116,6 +121,7 @@ impl ApiError {
             }
             ApiError::Unprocessable(detail) => detail.clone(),
             ApiError::Timeout => "The request took too long to process; try again later.".into(),
+            ApiError::DatabaseTimeout(_) => "The database took too long to answer.".into(),
             ApiError::Unavailable(_) | ApiError::ThrottleUnavailable => {
                 "The service is temporarily unavailable; try again later.".into()
             }
@@ -141,9 +147,9 @@ impl ResponseError for ApiError {
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) | ApiError::ThrottleUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::DatabaseTimeout(_)
+            | ApiError::ThrottleUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -152,6 +158,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error.cause = %cause, "database unavailable")
+            }
+            ApiError::DatabaseTimeout(cause) => {
+                tracing::warn!(error.cause = %cause, "statement timed out")
             }
             ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "internal error"),
             ApiError::Timeout => tracing::warn!("request timed out"),
@@ -162,7 +171,10 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allow, .. } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
-            ApiError::Unavailable(_) | ApiError::Timeout | ApiError::ThrottleUnavailable => {
+            ApiError::Unavailable(_)
+            | ApiError::DatabaseTimeout(_)
+            | ApiError::Timeout
+            | ApiError::ThrottleUnavailable => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             ApiError::NotAuthenticated | ApiError::AuthenticationFailed(_) => {
@@ -207,6 +219,20 @@ mod tests {
             body_of(PersistenceError::Unavailable("pool timed out".into()).into()).await;
         assert_eq!(status, 503);
         assert!(!body.to_string().contains("pool"));
+        let (status, body) = body_of(
+            PersistenceError::TimedOut(
+                "error returned from database: canceling statement due to statement timeout".into(),
+            )
+            .into(),
+        )
+        .await;
+        assert_eq!(
+            (status, body),
+            (
+                503,
+                json!({"detail": "The database took too long to answer."})
+            )
+        );
     }
 
     #[actix_web::test]

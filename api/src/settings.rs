@@ -233,6 +233,14 @@ impl Settings {
 
     fn check(&self) -> Result<(), SettingsError> {
         self.database.check().map_err(SettingsError)?;
+        let statement_timeout = self.database.statement_timeout_ms;
+        if statement_timeout > 0 && statement_timeout >= self.server.request_timeout_ms {
+            return Err(SettingsError(format!(
+                "database.statement_timeout_ms: {statement_timeout} must be below server.request_timeout_ms ({}), \
+                 or 0 (none): a statement the client no longer waits for would run on",
+                self.server.request_timeout_ms
+            )));
+        }
         TrustedProxies::new(&self.server.trusted_proxies).map_err(SettingsError)?;
         AllowedHosts::new(&self.server.allowed_hosts).map_err(SettingsError)?;
         let throttle = &self.throttle;
@@ -360,6 +368,33 @@ mod tests {
                 .unwrap_err()
                 .contains("APP_ENV")
         );
+    }
+
+    #[test]
+    fn statement_timeout_is_checked_against_postgres_and_the_request_timeout() {
+        let defaults = load(Environment::Development, &[]).unwrap();
+        assert_eq!(defaults.database.statement_timeout_ms, 5000);
+        let settings = load(
+            Environment::Development,
+            &[("APP__DATABASE__STATEMENT_TIMEOUT_MS", "0")],
+        )
+        .unwrap();
+        assert_eq!(settings.database.statement_timeout_ms, 0);
+        for (value, request) in [("30000", "30000"), ("2147483648", "30000"), ("-1", "30000")] {
+            let error = load(
+                Environment::Development,
+                &[
+                    ("APP__DATABASE__STATEMENT_TIMEOUT_MS", value),
+                    ("APP__SERVER__REQUEST_TIMEOUT_MS", request),
+                ],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains("database.statement_timeout_ms"),
+                "{value}: {error}"
+            );
+        }
     }
 
     #[test]

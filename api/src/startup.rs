@@ -91,7 +91,7 @@ impl Application {
         // stays with the pool for readiness checks and housekeeping.
         let keep = (settings.database.max_connections.saturating_sub(1) as usize / workers).max(1);
         let pool = db.clone();
-        let prepared_statements = settings.database.prepared_statements;
+        let wire = settings.database.wire();
         let pool_stats = Arc::new(PoolStats::default());
         let pool_sources = web::Data::new(PoolSources {
             db: db.clone(),
@@ -118,7 +118,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let router = router.clone();
             let state = web::Data::new(AppState {
-                db: Db::new(pool.clone(), keep, pool_stats.clone(), prepared_statements),
+                db: Db::new(pool.clone(), keep, pool_stats.clone(), wire),
                 pages,
                 body_limit,
                 proxies: proxies.clone(),
@@ -155,7 +155,7 @@ impl Application {
         .disable_signals();
         let server = server.listen(listener).map_err(bind_error)?.run();
         tracing::info!(%address, port, "listening");
-        let maintenance = Db::transient(db.clone(), prepared_statements);
+        let maintenance = Db::transient(db.clone(), wire);
         Ok(Application {
             port,
             server,

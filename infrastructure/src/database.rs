@@ -4,7 +4,7 @@
 mod handle;
 mod lease;
 
-pub use handle::Db;
+pub use handle::{Db, Wire};
 pub use lease::{CHECK_AFTER, PoolStats};
 
 use std::path::Path;
@@ -28,7 +28,8 @@ pub struct DatabaseSettings {
     pub connect_timeout_ms: u64,
     /// How long a request waits for a pooled connection before answering 503.
     pub acquire_timeout_ms: u64,
-    /// PostgreSQL `statement_timeout`; 0 leaves the server's default.
+    /// PostgreSQL `statement_timeout`: every statement the service sends runs under it;
+    /// 0 leaves the server's (or the role's) default. See [`Wire`] for how it travels.
     pub statement_timeout_ms: u64,
     pub idle_timeout_secs: u64,
     /// Prepared statements cached per connection (at least 1).
@@ -74,7 +75,24 @@ impl DatabaseSettings {
                         database.prepared_statements = false)"
                 .into());
         }
+        if self.statement_timeout_ms > i32::MAX as u64 {
+            return Err(format!(
+                "database.statement_timeout_ms: at most {} (PostgreSQL's limit), or 0 for none",
+                i32::MAX
+            ));
+        }
         Ok(())
+    }
+
+    /// How statements go out on PostgreSQL, and with them the statement timeout.
+    pub fn wire(&self) -> Wire {
+        if self.prepared_statements {
+            Wire::Prepared
+        } else {
+            Wire::Inline {
+                statement_timeout_ms: self.statement_timeout_ms,
+            }
+        }
     }
 
     /// The URL with any password replaced, fit for logs.
@@ -102,7 +120,9 @@ fn redact(url: &str) -> String {
 }
 
 /// Opens the pool. SQLite gets its folder created, WAL journaling and a busy timeout;
-/// PostgreSQL gets the statement timeout. Fails if the database cannot be reached.
+/// PostgreSQL with prepared statements gets the statement timeout as a connection parameter
+/// (without them, each statement carries it: see [`Wire`]). Fails if the database cannot be
+/// reached.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, PersistenceError> {
     let backend = settings.backend().map_err(PersistenceError::Unexpected)?;
     let mut options = ConnectOptions::new(settings.url.expose().clone());
@@ -135,7 +155,11 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             });
         }
         Backend::Postgres => {
-            if settings.statement_timeout_ms > 0 {
+            // The startup parameter `options=-c statement_timeout=...`: no round trip, and a
+            // pooler that cannot pass it on refuses the connection rather than dropping the
+            // timeout. Without prepared statements each statement carries it instead, which
+            // works through PgBouncer in transaction mode too (see `Wire::Inline`).
+            if settings.wire() == Wire::Prepared && settings.statement_timeout_ms > 0 {
                 options.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
             }
             // TLS to this very machine buys nothing and costs on every message; elsewhere the

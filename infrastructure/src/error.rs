@@ -12,6 +12,10 @@ pub enum PersistenceError {
     /// The database cannot be reached, is busy or timed out: worth retrying later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database cancelled the statement: it ran past `statement_timeout` (PostgreSQL
+    /// SQLSTATE 57014, `query_canceled`). The connection is still good.
+    #[error("statement timed out: {0}")]
+    TimedOut(String),
     /// Anything else. The message is for logs only, never for clients.
     #[error("unexpected database error: {0}")]
     Unexpected(String),
@@ -22,6 +26,9 @@ impl From<DbErr> for PersistenceError {
         if let Some(SqlErr::UniqueConstraintViolation(what)) = error.sql_err() {
             return PersistenceError::Conflict(what);
         }
+        if postgres_code(&error).as_deref() == Some(QUERY_CANCELED) {
+            return PersistenceError::TimedOut(error.to_string());
+        }
         if is_unavailable(&error) {
             return PersistenceError::Unavailable(error.to_string());
         }
@@ -29,6 +36,29 @@ impl From<DbErr> for PersistenceError {
             DbErr::RecordNotFound(_) => PersistenceError::NotFound,
             other => PersistenceError::Unexpected(other.to_string()),
         }
+    }
+}
+
+/// PostgreSQL's SQLSTATE for a statement cancelled by `statement_timeout` (or by
+/// `pg_cancel_backend`).
+const QUERY_CANCELED: &str = "57014";
+
+/// The SQLSTATE of an error PostgreSQL answered with.
+fn postgres_code(error: &DbErr) -> Option<String> {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                sea_orm::sqlx::Error::Database(db)
+                    if db
+                        .try_downcast_ref::<sea_orm::error::SqlxPostgresError>()
+                        .is_some() =>
+                {
+                    db.code().map(|code| code.into_owned())
+                }
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -58,8 +88,9 @@ fn is_unavailable(error: &DbErr) -> bool {
     }
 }
 
-/// PostgreSQL: connection exceptions (08), statement timeout / shutdown (57), too many
-/// connections (53300). SQLite: busy (5) and locked (6), extended codes included.
+/// PostgreSQL: connection exceptions (08), operator intervention such as a shutdown (57;
+/// a cancelled statement, 57014, is [`PersistenceError::TimedOut`] before this is asked),
+/// too many connections (53300). SQLite: busy (5) and locked (6), extended codes included.
 fn unavailable_code(code: &str, sqlite: bool) -> bool {
     if sqlite {
         code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))

@@ -416,6 +416,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::database::Wire;
     use crate::entities::item;
 
     /// Repository futures hold their connection in an RAII lease and can move between threads.
@@ -423,7 +424,7 @@ mod tests {
     async fn operations_are_send() {
         fn send<T: Send>(_: &T) {}
         let shared = Database::connect("sqlite::memory:").await.unwrap();
-        let db = Db::transient(shared, true);
+        let db = Db::transient(shared, Wire::Prepared);
         let items = Repository::<item::Entity>::new(&db, Condition::all());
         send(&items.get(1));
         send(&items.delete(1, Some(&[1])));
@@ -439,7 +440,7 @@ mod tests {
             .execute(&Schema::new(backend).create_table_from_entity(item::Entity))
             .await
             .unwrap();
-        let db = Db::transient(shared, true);
+        let db = Db::transient(shared, Wire::Prepared);
         let items = Repository::<item::Entity>::new(&db, Condition::all());
         let payload = |name: &str| {
             let serde_json::Value::Object(values) =

@@ -9,10 +9,14 @@
 #                 instances, retrying on 412: final price == number of 200s;
 #   4. Idempotency-Key: 16 concurrent POSTs with one key over both instances: one row, 201s
 #                 identical, the rest 409 (skipped, with a line saying so, on a build without
-#                 the feature).
+#                 the feature);
+#   5. statement timeout: a list waiting on a lock held longer than the instances' statement
+#                 timeout (the default, 5 s) is cancelled by PostgreSQL: 503 with the
+#                 documented detail after about 5 s; the next request is 200.
 # Phase "via pgbouncer" runs Debian's pgbouncer (installed if missing) as user nobody on a
 # free port with a generated config, in transaction pooling mode, the instances configured
-# with APP__DATABASE__PREPARED_STATEMENTS=false and APP__DATABASE__STATEMENT_TIMEOUT_MS=0.
+# with APP__DATABASE__PREPARED_STATEMENTS=false; their statement timeout (the default 5 s)
+# travels with each statement, and the database has none of its own.
 #
 # Environment: SCALEOUT_PROFILE=debug|release (binaries from target/<profile>; default debug,
 # what `cargo test` already built), SCALEOUT_SKIP_BUILD=1 (use the binaries as they are),
@@ -140,6 +144,33 @@ PY
 
 SUMMARY=()
 
+# statement_timeout LABEL URL: check 5 against one instance.
+statement_timeout() {
+    local label=$1 url=$2 locker granted=0 out status took
+    psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" \
+        -c "BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(7); COMMIT;" >/dev/null &
+    locker=$!
+    PIDS+=("$locker")
+    for _ in $(seq 50); do
+        granted=$(sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'items' AND l.mode = 'AccessExclusiveLock' AND l.granted")
+        [ "$granted" = 1 ] && break
+        sleep 0.1
+    done
+    [ "$granted" = 1 ] || fail "[$label] statement timeout: the lock on items was not taken"
+    out=$(curl -s -m 30 -w '\n%{http_code} %{time_total}' "$url/items/?page_size=1")
+    read -r status took <<<"$(tail -1 <<<"$out")"
+    stop_pid "$locker"
+    [ "$status" = 503 ] || fail "[$label] statement timeout: $status after ${took}s (expected 503): $out"
+    grep -q '"detail":"The database took too long to answer."' <<<"$out" ||
+        fail "[$label] statement timeout: unexpected body: $out"
+    python3 -c "import sys; t = float(sys.argv[1]); sys.exit(0 if 4.5 <= t < 6.9 else 1)" "$took" ||
+        fail "[$label] statement timeout: answered after ${took}s (the timeout is 5 s, the lock 7 s)"
+    status=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/items/?page_size=1")
+    [ "$status" = 200 ] || fail "[$label] statement timeout: the next request got $status"
+    echo "    a list blocked by a lock: 503 after ${took}s, the next one 200"
+    SUMMARY+=("$label | statement timeout: 503 after ${took}s, then 200")
+}
+
 # phase LABEL URL_A URL_B: the four checks against two instances.
 phase() {
     local label=$1 a=$2 b=$3 tag
@@ -193,6 +224,9 @@ phase() {
     line=$(timeout 120 python3 tests/scaleout/checks.py idempotency "$a" "$b") || fail "[$label] $line"
     echo "    $line"
     SUMMARY+=("$label | ${line#ok: }")
+
+    say "[$label] statement timeout: a list waiting on a lock"
+    statement_timeout "$label" "$a"
 }
 
 # --- phase 1: two instances straight on PostgreSQL ---------------------------------------------
@@ -218,9 +252,6 @@ PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 PGB_VERSION=$("$PGBOUNCER" --version | head -1)
 PGB_DIR=$WORK/pgbouncer
 mkdir -p "$PGB_DIR"
-# pgbouncer cannot pass statement_timeout through (it rejects the `options` startup parameter);
-# the database carries it instead, and the instances send none (STATEMENT_TIMEOUT_MS=0).
-sql "ALTER DATABASE $DB SET statement_timeout = '5s'" >/dev/null
 
 # start_pgbouncer MODE POOL_SIZE: writes the config and runs pgbouncer as nobody.
 start_pgbouncer() {
@@ -247,10 +278,11 @@ PY
     fail "pgbouncer did not start on port $PGB_PORT"
 }
 
-# What the instances need behind pgbouncer in transaction mode: no startup `options` (the
-# statement timeout is on the database, above) and no prepared statements (1.18 cannot track
-# them across server connections): values go inlined over the simple query protocol.
-PGB_ENV=(APP__DATABASE__STATEMENT_TIMEOUT_MS=0 APP__DATABASE__PREPARED_STATEMENTS=false)
+# What the instances need behind pgbouncer in transaction mode: no prepared statements (1.18
+# cannot track them across server connections): values go inlined over the simple query
+# protocol, each statement with its `SET LOCAL statement_timeout` (no startup `options`, which
+# pgbouncer would refuse).
+PGB_ENV=(APP__DATABASE__PREPARED_STATEMENTS=false)
 
 start_pgbouncer transaction 6
 PGB_URL="postgres://$DB_USER:$DB_PASS@127.0.0.1:$PGB_PORT/$DB"

@@ -202,6 +202,10 @@ fn names<R: Resource>() -> Names {
     }
 }
 
+/// `If-Match`: RFC 9110's list of entity tags or `*` (empty elements allowed); empty or
+/// blank is no condition.
+const IF_MATCH_PATTERN: &str = r#"^\s*(\*|(W/)?"[!#-~]*")?(\s*,\s*(\*|(W/)?"[!#-~]*")?)*\s*$"#;
+
 fn list_parameters(spec: &QuerySpec, styles: Pagination) -> Vec<ParameterBuilder> {
     let mut parameters = pagination::parameters(styles);
     let orderings: Vec<String> = spec
@@ -498,8 +502,9 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
         parameter(
             "If-Match",
             ParameterIn::Header,
-            json!({"type": "string"}),
-            "Write only if the row's current `ETag` is one of these (`*`: any existing row); otherwise 412 and nothing changes.",
+            json!({"type": "string", "pattern": IF_MATCH_PATTERN}),
+            "Write only if the row's current `ETag` is one of these (`*`: any existing row); otherwise (a stale or \
+             malformed tag) 412 and nothing changes. Empty: no condition.",
         )
     };
     let body_errors = |operation: OperationBuilder| {

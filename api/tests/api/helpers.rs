@@ -130,7 +130,12 @@ impl TestApp {
 
     /// A handle like the app's own, for the infrastructure functions tests call directly.
     pub async fn handle(&self) -> infrastructure::database::Db {
-        infrastructure::database::Db::new(self.db().await, 1, Default::default(), true)
+        infrastructure::database::Db::new(
+            self.db().await,
+            1,
+            Default::default(),
+            infrastructure::database::Wire::Prepared,
+        )
     }
 
     /// A connection of the test's own to the app's database.

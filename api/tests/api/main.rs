@@ -19,4 +19,5 @@ mod outage;
 mod pagination;
 mod security;
 mod shutdown;
+mod timeouts;
 mod validation;

@@ -11,6 +11,21 @@ use sea_orm::{
 
 use super::lease::{Fetch, Fetched, Leases, PoolStats};
 
+/// How statements go out on PostgreSQL (`database.prepared_statements`), and how the
+/// statement timeout (`database.statement_timeout_ms`) goes with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// The extended protocol, each statement prepared once per connection. The statement
+    /// timeout is the connection's, set when it opens (see [`super::connect`]).
+    Prepared,
+    /// Values inlined over the simple query protocol, leaving no state on the server
+    /// (PgBouncer in transaction mode before 1.21). Each statement goes out as
+    /// `SET LOCAL statement_timeout = N; <statement>` in one message: the same round trip,
+    /// one implicit transaction on one server connection whatever pools it, and nothing left
+    /// set afterwards. 0: no timeout of the service's own.
+    Inline { statement_timeout_ms: u64 },
+}
+
 /// The shared SeaORM pool, plus on PostgreSQL the connections this worker keeps leased.
 /// One per worker; cheap to build.
 pub struct Db {
@@ -20,34 +35,22 @@ pub struct Db {
 
 impl Db {
     /// `keep`: how many connections this worker may hold between statements; `stats` is
-    /// shared by all workers; without `prepared_statements` (PgBouncer in transaction mode
-    /// before 1.21) statements go out with their values inlined, leaving no server state.
-    pub fn new(
-        shared: DatabaseConnection,
-        keep: usize,
-        stats: Arc<PoolStats>,
-        prepared_statements: bool,
-    ) -> Db {
-        Self::with(shared, keep, stats, prepared_statements, true)
+    /// shared by all workers; `wire`: how statements go out ([`Wire`]).
+    pub fn new(shared: DatabaseConnection, keep: usize, stats: Arc<PoolStats>, wire: Wire) -> Db {
+        Self::with(shared, keep, stats, wire, true)
     }
 
     /// A handle for occasional work (housekeeping, the CLI): it keeps no connection between
     /// statements, but talks to the database the way the workers do.
-    pub fn transient(shared: DatabaseConnection, prepared_statements: bool) -> Db {
-        Self::with(
-            shared,
-            1,
-            Arc::new(PoolStats::default()),
-            prepared_statements,
-            false,
-        )
+    pub fn transient(shared: DatabaseConnection, wire: Wire) -> Db {
+        Self::with(shared, 1, Arc::new(PoolStats::default()), wire, false)
     }
 
     fn with(
         shared: DatabaseConnection,
         keep: usize,
         stats: Arc<PoolStats>,
-        prepared_statements: bool,
+        wire: Wire,
         retain: bool,
     ) -> Db {
         let leases = match shared.get_database_backend() {
@@ -55,7 +58,7 @@ impl Db {
                 shared.get_postgres_connection_pool().clone(),
                 keep,
                 stats,
-                !prepared_statements,
+                wire,
                 retain,
             ))),
             _ => None,
@@ -69,7 +72,10 @@ impl Db {
 
     /// Runs one statement on a lent connection. A read (`SELECT`) whose connection failed
     /// is run once more on another: the first failure after a database restart costs
-    /// nothing, and a read changes nothing if it did reach the database.
+    /// nothing, and a read changes nothing if it did reach the database. A statement the
+    /// database refused or cancelled (an error of its own, such as the statement timeout)
+    /// leaves the connection usable and is not run again: a read that timed out would only
+    /// time out twice.
     async fn run(
         leases: &Arc<Leases>,
         statement: Statement,

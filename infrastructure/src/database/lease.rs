@@ -27,6 +27,8 @@ use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::{self, Connection, Executor, PgPool, Postgres};
 use sea_orm::{DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
 use sea_query_sqlx::SqlxValues;
+
+use super::Wire;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Kept connections unused for longer than this are pinged before their next statement.
@@ -36,9 +38,10 @@ pub const CHECK_AFTER: Duration = Duration::from_secs(1);
 pub struct Leases {
     pool: PgPool,
     idle: std::sync::Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
-    /// Send statements with their values inlined over the simple query protocol: no state
-    /// left on the server (PgBouncer in transaction mode before 1.21).
-    inline: bool,
+    /// `Some(prefix)`: send statements with their values inlined over the simple query
+    /// protocol, no state left on the server (PgBouncer in transaction mode before 1.21),
+    /// each after `prefix` (the statement timeout, or nothing): see [`Wire::Inline`].
+    inline: Option<Box<str>>,
     /// Keep connections between statements (workers); otherwise return them to the pool.
     retain: bool,
     /// One permit per connection this worker may hold, in use or idle.
@@ -103,9 +106,18 @@ impl Leases {
         pool: PgPool,
         keep: usize,
         stats: Arc<PoolStats>,
-        inline: bool,
+        wire: Wire,
         retain: bool,
     ) -> Leases {
+        let inline = match wire {
+            Wire::Prepared => None,
+            Wire::Inline {
+                statement_timeout_ms: 0,
+            } => Some("".into()),
+            Wire::Inline {
+                statement_timeout_ms: ms,
+            } => Some(format!("SET LOCAL statement_timeout = {ms}; ").into()),
+        };
         Leases {
             acquire_timeout: pool.options().get_acquire_timeout(),
             pool,
@@ -255,14 +267,14 @@ impl Lease {
         statement: Statement,
         fetch: Option<Fetch>,
     ) -> Result<Fetched, DbErr> {
-        let inline = self.home.inline;
+        let inline = self.home.inline.as_deref();
         let connection = self
             .connection
             .as_deref_mut()
             .expect("a lease holds its connection until dropped");
         self.state = State::InFlight;
-        let result = if inline {
-            let sql = sqlx::AssertSqlSafe(inlined(&statement));
+        let result = if let Some(prefix) = inline {
+            let sql = sqlx::AssertSqlSafe(inlined(prefix, &statement));
             match fetch {
                 None => connection
                     .execute(sql)
@@ -300,7 +312,8 @@ impl Lease {
                 Ok(fetched)
             }
             Err(error) => {
-                // The database refusing a statement leaves the connection fine.
+                // The database refusing or cancelling a statement (a constraint, the statement
+                // timeout) leaves the connection fine: it answered, and is ready for more.
                 self.state = if matches!(error, sqlx::Error::Database(_)) {
                     State::Ready
                 } else {
@@ -331,16 +344,21 @@ fn query(statement: Statement) -> sqlx::query::Query<'static, Postgres, SqlxValu
     sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), SqlxValues(values))
 }
 
-/// The statement with its values written in as literals (sea-query's quoting), for the
-/// simple query protocol.
-fn inlined(statement: &Statement) -> String {
-    match &statement.values {
+/// `prefix`, then the statement with its values written in as literals (sea-query's
+/// quoting), for the simple query protocol.
+fn inlined(prefix: &str, statement: &Statement) -> String {
+    let sql = match &statement.values {
         Some(values) if !values.0.is_empty() => sea_orm::sea_query::inject_parameters(
             &statement.sql,
             &values.0,
             &sea_orm::sea_query::PostgresQueryBuilder,
         ),
-        _ => statement.sql.clone(),
+        _ => return format!("{prefix}{}", statement.sql),
+    };
+    if prefix.is_empty() {
+        sql
+    } else {
+        format!("{prefix}{sql}")
     }
 }
 
@@ -361,9 +379,15 @@ mod tests {
                 8i64.into(),
             ],
         );
-        let sql = inlined(&statement);
+        let sql = inlined("", &statement);
+        assert!(sql.starts_with("SELECT * FROM items WHERE"), "{sql}");
         assert!(sql.contains("E'O\\'Brien"), "{sql}");
         assert!(sql.ends_with("price >= 2.5 AND id IN (7, 8)"), "{sql}");
+        let sql = inlined("SET LOCAL statement_timeout = 250; ", &statement);
+        assert!(
+            sql.starts_with("SET LOCAL statement_timeout = 250; SELECT * FROM items WHERE"),
+            "{sql}"
+        );
     }
 
     #[test]

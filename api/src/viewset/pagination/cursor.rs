@@ -26,6 +26,8 @@ pub const CURSOR: &str = "cursor";
 pub const PARAMETERS: &[&str] = &[CURSOR, PAGE_SIZE];
 /// Longest `cursor` accepted before decoding is attempted.
 const MAX_CURSOR_LEN: usize = 2048;
+/// base64url, as the server writes it (padding tolerated); empty for the first page.
+const PATTERN: &str = "^[A-Za-z0-9_-]*=*$";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -111,8 +113,11 @@ pub fn parameters() -> Vec<(&'static str, ParameterBuilder)> {
             parameter(
                 CURSOR,
                 ParameterIn::Query,
-                json!({"type": "string"}),
-                "Opaque position from a `next`/`previous` link; empty for the first page. Cursor pages have no `count`.",
+                // What cursors the server issues are made of (base64url); one it did not issue
+                // is still a 400, which no schema can tell apart.
+                json!({"type": "string", "pattern": PATTERN, "maxLength": MAX_CURSOR_LEN}),
+                "Opaque position from a `next`/`previous` link; empty for the first page. Cursor pages have no `count`; \
+                 a cursor the server did not issue is a 400.",
             ),
         ),
         page_size_parameter(),

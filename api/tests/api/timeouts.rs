@@ -1,0 +1,233 @@
+//! `database.statement_timeout_ms`: on PostgreSQL every statement of a request runs under it;
+//! one that runs past it is cancelled by the server and answers 503 with a `detail`, quickly,
+//! without SQL or driver text, and leaves its connection (and the pool) fit for the next
+//! request. A test-only resource whose `get_queryset` sleeps in the database (`pg_sleep`, for
+//! as long as the row's `seconds` say) makes the slow statement.
+//!
+//! PostgreSQL only: SQLite has no server-side statement timeout (its statements run in the
+//! service's own process), so there is nothing to test there.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use api::viewset::{Ctx, Resource, Router};
+use domain::query::Filtering;
+use sea_orm::sea_query::Expr;
+use sea_orm::{Condition, ConnectionTrait, DatabaseConnection, Statement};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+
+/// How long the service lets a statement run, in these tests.
+const STATEMENT_TIMEOUT_MS: u64 = 300;
+
+mod nap {
+    use infrastructure::repository::Table;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "naps")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub seconds: f64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    impl Table for Entity {
+        type Key = i64;
+
+        fn key(model: &Model) -> i64 {
+            model.id
+        }
+    }
+}
+
+/// A row that costs `seconds` of database time to read.
+#[derive(Serialize)]
+struct Nap {
+    id: i64,
+    seconds: f64,
+}
+
+impl From<nap::Model> for Nap {
+    fn from(m: nap::Model) -> Self {
+        Nap {
+            id: m.id,
+            seconds: m.seconds,
+        }
+    }
+}
+
+const NAP_FILTERING: Filtering = Filtering {
+    filters: &[],
+    search: &[],
+    ordering: &[],
+    default_ordering: &["id"],
+};
+
+struct Naps;
+
+impl Resource for Naps {
+    type Entity = nap::Entity;
+    type Read = Nap;
+    const NAME: &'static str = "Nap";
+    const PATH: &'static str = "naps";
+    const FILTERING: &'static Filtering = &NAP_FILTERING;
+
+    /// Every row the statement looks at sleeps for its `seconds`, and counts in the sequence
+    /// `nap_runs` (not rolled back by the cancellation): how often the statement ran.
+    fn get_queryset(_ctx: &Ctx<'_>) -> Condition {
+        Condition::all().add(Expr::cust(
+            "pg_sleep(\"naps\".\"seconds\" + nextval('nap_runs') * 0)::text = ''",
+        ))
+    }
+}
+
+fn register(router: Router) -> Router {
+    api::resources::register(router).read_only::<Naps>()
+}
+
+/// The app (one worker, which keeps one connection) with `naps`: row 1 is quick, row 2
+/// sleeps far longer than the statement timeout. `prepared`: prepared statements, the timeout
+/// set on the connection; otherwise values inlined, each statement carrying the timeout with
+/// it (as behind PgBouncer in transaction mode).
+async fn spawn(prepared: bool) -> Option<TestApp> {
+    let app = spawn_app_with(
+        Backend::Postgres,
+        |s| {
+            s.server.workers = 1;
+            s.database.max_connections = 2;
+            s.database.statement_timeout_ms = STATEMENT_TIMEOUT_MS;
+            s.database.prepared_statements = prepared;
+        },
+        register,
+    )
+    .await?;
+    let db = app.db().await;
+    for sql in [
+        "CREATE TABLE naps (id BIGINT PRIMARY KEY, seconds DOUBLE PRECISION NOT NULL)",
+        "INSERT INTO naps VALUES (1, 0), (2, 5)",
+        "CREATE SEQUENCE nap_runs",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    Some(app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_statement_answers_503_and_the_connection_serves_on_postgres() {
+    if let Some(app) = spawn(true).await {
+        slow_statement_answers_503(app).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_statement_answers_503_and_the_connection_serves_on_postgres_inline() {
+    if let Some(app) = spawn(false).await {
+        slow_statement_answers_503(app).await;
+    }
+}
+
+async fn slow_statement_answers_503(app: TestApp) {
+    let db = app.db().await;
+    let quick = app.get("/naps/1/").await;
+    assert_eq!(quick.status(), 200);
+    assert_eq!(
+        quick.json::<Value>().await.unwrap(),
+        json!({"id": 1, "seconds": 0.0})
+    );
+    let connections = app_connections(&db).await;
+    assert!(!connections.is_empty(), "the app's connections are visible");
+    let runs_before = nap_runs(&db).await;
+
+    // Retrieve: one statement, which sleeps 5 s on row 2.
+    let started = Instant::now();
+    let response = app.get("/naps/2/").await;
+    let elapsed = started.elapsed();
+    assert_timed_out(response, elapsed).await;
+    assert_eq!(
+        nap_runs(&db).await - runs_before,
+        1,
+        "the cancelled read ran once: not retried"
+    );
+
+    // A list: its first statement (the count) sleeps on row 2 as well.
+    let started = Instant::now();
+    let response = app.get("/naps/").await;
+    assert_timed_out(response, started.elapsed()).await;
+
+    // The connection that ran them answers the next requests; the pool is healthy.
+    assert_eq!(app.get("/naps/1/").await.status(), 200);
+    assert_eq!(app.get("/items/").await.status(), 200);
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+    assert_eq!(
+        app_connections(&db).await,
+        connections,
+        "no connection was closed or opened because of the timeouts"
+    );
+}
+
+async fn assert_timed_out(response: reqwest::Response, elapsed: Duration) {
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let body = response.text().await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"detail": "The database took too long to answer."})
+    );
+    for leak in [
+        "pg_sleep",
+        "naps",
+        "SELECT",
+        "statement timeout",
+        "canceling",
+        "57014",
+    ] {
+        assert!(!body.contains(leak), "{leak:?} in {body}");
+    }
+    // Cancelled at 300 ms: far from the 5 s the statement asked for, or from the 30 s
+    // request timeout.
+    assert!(
+        elapsed >= Duration::from_millis(STATEMENT_TIMEOUT_MS) && elapsed < Duration::from_secs(2),
+        "answered after {elapsed:?}"
+    );
+}
+
+/// The backend process ids of the app's connections (`application_name` is `api`).
+async fn app_connections(db: &DatabaseConnection) -> BTreeSet<i32> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'api'",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| row.try_get::<i32>("", "pid").unwrap())
+        .collect()
+}
+
+/// How many times a statement looked at a nap row (the sequence's last value).
+async fn nap_runs(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS runs FROM nap_runs",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "runs").unwrap()
+}
