@@ -8,7 +8,7 @@
 #   bench/run.sh                          this service + the peers found (bare, fastapi, fastify)
 #   PEERS= bench/run.sh                   this service only
 #   MODES="get lifecycle" CONCS=32,64 DURATION=12 ROUNDS=4 bench/run.sh
-#   LIST_SCALE=1 bench/run.sh             also list pages at 1k and 1M rows (seeds 1M rows: ~1 min)
+#   LIST_SCALE=1 bench/run.sh             also every list shape at 1k and 1M rows (seeds 1M rows)
 #   STARTUP=1 bench/run.sh                also time start-to-ready on SQLite
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -143,29 +143,89 @@ for group in "${GROUPS_[@]}"; do
     stop_peers
 done
 
-# --- lists at 1k and 1M rows (this service) ------------------------------------------
+# --- every list shape at 1k and 1M rows (this service) -------------------------------
+# Each shape is measured at both sizes; one the service refuses (a 400 naming the parameter,
+# e.g. an offset deeper than pagination.max_offset) is listed as refused.
 if [ "${LIST_SCALE:-0}" = 1 ]; then
     rows() {  # rows N: the items table holds exactly N rows, analysed
         PGUSER=bench PGPASSWORD=bench psql -q -X -d items_bench -v ON_ERROR_STOP=1 <<SQL
 TRUNCATE items RESTART IDENTITY;
 INSERT INTO items (name, description, price, in_stock, created_at, updated_at, version)
-SELECT 'item ' || n, 'generated row ' || n, (n % 1000) + 0.99, n % 3 <> 0, now(), now(), 1
+SELECT 'item ' || n, 'generated row ' || n, (n % 1000) + 0.99, n % 3 <> 0,
+       now() - make_interval(secs => $1 - n), now() - make_interval(secs => $1 - n), 1
 FROM generate_series(1, $1) AS n;
-ANALYZE items;
+VACUUM ANALYZE items;
 SQL
     }
-    { echo; echo "## list pages at 1k and 1M rows (api only, c=32)"; echo; } >> "$SUMMARY"
+    next_cursor() {  # next_cursor QUERY: the cursor of page 2 of that cursor listing
+        curl -sf "http://127.0.0.1:8000/items/$1" | python3 -c 'import json,sys,urllib.parse as u; print(u.parse_qs(u.urlsplit(json.load(sys.stdin)["next"]).query)["cursor"][0])'
+    }
+    SHAPES=(
+        "default page|?page_size=50"
+        "page 2|?page_size=50&page=2"
+        "count=exact|?page_size=50&count=exact"
+        "count=estimated|?page_size=50&count=estimated"
+        "cursor, page 2|?page_size=50&cursor=@"
+    )
+    for field in id name price created_at updated_at -price -created_at; do
+        SHAPES+=("ordering=$field|?page_size=50&ordering=$field"
+                 "ordering=$field, page 2|?page_size=50&ordering=$field&page=2"
+                 "ordering=$field, cursor page 2|?page_size=50&ordering=$field&cursor=@")
+    done
+    SHAPES+=(
+        "offset=999000|?limit=50&offset=999000"
+        "offset=10000 (max_offset)|?limit=50&offset=10000"
+        "page=20000|?page_size=50&page=20000"
+        "price__gte=500&price__lt=510|?page_size=50&price__gte=500&price__lt=510"
+        "price range, ordering=-price|?page_size=50&price__gte=500&price__lt=510&ordering=-price"
+        "name=item 500|?page_size=50&name=item%20500"
+        "id__in=1,500,999|?page_size=50&id__in=1,500,999"
+        "created_at__gte=<last 100>|?page_size=50&created_at__gte=@recent"
+        "in_stock=false|?page_size=50&in_stock=false"
+        "name__istartswith=item 99|?page_size=50&name__istartswith=item%2099"
+        "name__icontains=m 5|?page_size=50&name__icontains=m%205"
+        "search=row 77|?page_size=50&search=row%2077"
+    )
+    declare -A RATE
     for n in 1000 1000000; do
-        say "list pages with $n rows"
+        say "every list shape with $n rows"
         rows "$n"
-        cursor=$(curl -sf "http://127.0.0.1:8000/items/?cursor=&page_size=50" | python3 -c 'import json,sys,urllib.parse as u; print(u.parse_qs(u.urlsplit(json.load(sys.stdin)["next"]).query)["cursor"][0])')
-        for query in "?page_size=50" "?page_size=50&count=estimated" "?page_size=50&cursor=$cursor"; do
-            label=$(echo "$query" | sed 's/cursor=.*/cursor=<page 2>/')
-            "$BENCH" list -t "api=http://127.0.0.1:8000" -c 32 --duration 6 --seed 0 --list-query "$query" -q \
+        recent=$(PGUSER=bench PGPASSWORD=bench psql -X -tA -d items_bench -c \
+            "SELECT to_char((max(created_at) - interval '100 seconds') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM items")
+        for shape in "${SHAPES[@]}"; do
+            label=${shape%%|*}
+            query=${shape#*|}
+            query=${query//@recent/$recent}
+            if [[ $query == *"cursor=@"* ]]; then
+                base=${query/&cursor=@/}
+                query="$base&cursor=$(next_cursor "$base&cursor=")"
+            fi
+            status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8000/items/$query")
+            if [ "$status" != 200 ]; then
+                RATE["$label/$n"]="$status"
+                continue
+            fi
+            "$BENCH" list -t "api=http://127.0.0.1:8000" -c 16 --duration "${LIST_DURATION:-5}" --seed 0 --list-query "$query" -q \
                 --out "$OUT/list-$n" > "$OUT/list-$n.md"
-            echo "rows=$n query=\`$label\`: $(grep -E '^\| api \|' "$OUT/list-$n.md" | head -1)" >> "$SUMMARY"
+            RATE["$label/$n"]=$(grep -E '^\| api \|' "$OUT/list-$n.md" | head -1 | awk -F'|' '{gsub(/ /, "", $5); print $5}')
         done
     done
+    {
+        echo
+        echo "## every list shape at 1k and 1M rows (api only, c=16, req/s; a status instead of a rate: refused)"
+        echo
+        echo "| shape | 1k rows | 1M rows | 1M / 1k |"
+        echo "|---|---:|---:|---:|"
+        for shape in "${SHAPES[@]}"; do
+            label=${shape%%|*}
+            small=${RATE["$label/1000"]}
+            large=${RATE["$label/1000000"]}
+            ratio=$(python3 -c "import sys
+try: print(f'{float(sys.argv[2]) / float(sys.argv[1]):.2f}')
+except Exception: print('-')" "$small" "$large")
+            echo "| \`$label\` | $small | $large | $ratio |"
+        done
+    } >> "$SUMMARY"
 fi
 
 # --- start to ready on SQLite (binary already built) ----------------------------------
