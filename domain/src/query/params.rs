@@ -176,7 +176,7 @@ impl ListParams {
     }
 }
 
-/// `-price,id` for a descending price with ties broken by id.
+/// `-price,-id` for a descending price with ties broken by id (descending too).
 pub fn ordering_key(ordering: &[OrderBy]) -> String {
     let parts: Vec<String> = ordering
         .iter()
@@ -301,10 +301,14 @@ fn parse_ordering(spec: &QuerySpec, raw: Option<&str>, errors: &mut FieldErrors)
             ),
         );
     }
+    // The primary key breaks ties, in the direction of the last field, so that one index
+    // on `(field, key)` serves the ordering both ways (and keyset pages compare the pair
+    // as a row).
     if !ordering.iter().any(|o| o.field == spec.primary_key) {
+        let descending = ordering.last().is_some_and(|o| o.descending);
         ordering.push(OrderBy {
             field: spec.primary_key,
-            descending: false,
+            descending,
         });
     }
     ordering
