@@ -3,6 +3,7 @@
 //! clients may write it, [`Writable`]; one [`Router`] call registers its routes. Every
 //! action is a short default method calling hooks a resource may override.
 
+mod actions;
 mod body;
 mod conditional;
 mod context;
@@ -16,7 +17,8 @@ mod resource;
 mod respond;
 mod router;
 
+pub use actions::Actions;
 pub use conditional::Precondition;
 pub use context::{AppState, Ctx};
-pub use resource::{ActiveModel, Model, Resource, Writable};
+pub use resource::{ActiveModel, Model, ObjectPermission, Resource, Writable};
 pub use router::Router;

@@ -80,6 +80,15 @@ impl<'a> Ctx<'a> {
         raw.parse().map_err(|_| ApiError::NotFound)
     }
 
+    /// What a refused permission answers: 403 for an authenticated caller, 401 otherwise.
+    pub fn refusal(&self) -> ApiError {
+        if self.principal.is_some() {
+            ApiError::PermissionDenied
+        } else {
+            ApiError::NotAuthenticated
+        }
+    }
+
     /// The resource's fields and their rules.
     pub fn fields(&self) -> &'a Fields {
         &self.info.fields

@@ -18,11 +18,7 @@ async fn handle<R: Resource>(
     let mut ctx = Ctx::of(request)?;
     ctx.principal = security::authenticate(request, &ctx.state.db).await?;
     if !R::has_permission(&ctx) {
-        return Err(if ctx.principal.is_some() {
-            ApiError::PermissionDenied
-        } else {
-            ApiError::NotAuthenticated
-        });
+        return Err(ctx.refusal());
     }
     if let Some(throttle) = &ctx.state.throttle {
         let client_ip = ctx.state.proxies.client_ip(request);

@@ -8,10 +8,13 @@ use domain::query::{FieldKind, QuerySpec};
 use infrastructure::repository::{check_columns, model_fields};
 use serde_json::{Map, Value, json};
 
+use super::actions::Actions;
 use super::pagination::{self, Pagination};
 use super::resource::Resource;
 
 pub struct ResourceInfo {
+    /// The actions registered (DRF's mixins).
+    pub actions: Actions,
     pub list_allow: &'static str,
     pub detail_allow: &'static str,
     /// The fields and their rules: bodies are checked against them.
@@ -24,16 +27,12 @@ pub struct ResourceInfo {
     pub detail_options: Bytes,
 }
 
-pub const READ_ONLY_ALLOW: &str = "GET, HEAD, OPTIONS";
-pub const LIST_ALLOW: &str = "GET, HEAD, POST, OPTIONS";
-pub const DETAIL_ALLOW: &str = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS";
-
 impl ResourceInfo {
     /// Everything `R` declares, resolved once when it is registered.
     ///
     /// # Panics
     /// When the declarations name a field the table does not have.
-    pub fn new<R: Resource>(writable: bool) -> ResourceInfo {
+    pub fn new<R: Resource>(actions: Actions) -> ResourceInfo {
         let fields = R::fields(model_fields::<R::Entity>());
         let query = QuerySpec::new(&fields, R::FILTERING);
         if let Err(problem) = check_columns::<R::Entity>(&query) {
@@ -46,17 +45,29 @@ impl ResourceInfo {
         {
             panic!("{}: filter `{name}` is a pagination parameter", R::NAME);
         }
-        let (list_allow, detail_allow) = if writable {
-            (LIST_ALLOW, DETAIL_ALLOW)
-        } else {
-            (READ_ONLY_ALLOW, READ_ONLY_ALLOW)
+        let write = |action: Actions, method: &str| {
+            actions
+                .has(action)
+                .then(|| (method.to_string(), field_actions(&fields)))
         };
-        let write = |method: &str| writable.then(|| (method.to_string(), actions(&fields)));
         ResourceInfo {
-            list_allow,
-            detail_allow,
-            list_options: options_body(R::NAME, "List", &fields, write("POST"), Some(&query)),
-            detail_options: options_body(R::NAME, "Instance", &fields, write("PUT"), None),
+            actions,
+            list_allow: actions.list_allow(),
+            detail_allow: actions.detail_allow(),
+            list_options: options_body(
+                R::NAME,
+                "List",
+                &fields,
+                write(Actions::CREATE, "POST"),
+                Some(&query),
+            ),
+            detail_options: options_body(
+                R::NAME,
+                "Instance",
+                &fields,
+                write(Actions::UPDATE, "PUT"),
+                None,
+            ),
             fields,
             query,
             pagination: R::PAGINATION,
@@ -96,7 +107,7 @@ fn options_body(
 
 /// Every shown field as DRF's `SimpleMetadata` describes it for a write action: type,
 /// whether required or read-only, label, and the limits of writable fields.
-fn actions(fields: &Fields) -> Value {
+fn field_actions(fields: &Fields) -> Value {
     let mut out = Map::new();
     for field in fields.shown() {
         let mut entry = Map::new();

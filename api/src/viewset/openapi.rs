@@ -17,6 +17,7 @@ use utoipa::openapi::{
     Content, HeaderBuilder, PathItem, Paths, RefOr, Required, ResponseBuilder, Schema,
 };
 
+use super::actions::Actions;
 use super::metadata::{ResourceInfo, number};
 use super::pagination::{self, Pagination};
 use super::resource::{Resource, Writable};
@@ -41,6 +42,23 @@ pub const TOKEN_AUTH: &str = "TokenAuth";
 pub const BEARER_AUTH: &str = "BearerAuth";
 
 impl ResourceDoc {
+    /// Leaves out the read operations `actions` does not have, and the detail path when
+    /// no detail action is registered.
+    fn retain(&mut self, actions: Actions, names: &Names) {
+        if !actions.detail() {
+            self.paths.paths.remove(&names.detail_path);
+        } else if let Some(item) = self.paths.paths.get_mut(&names.detail_path)
+            && !actions.has(Actions::RETRIEVE)
+        {
+            item.get = None;
+        }
+        if let Some(item) = self.paths.paths.get_mut(&names.list_path)
+            && !actions.has(Actions::LIST)
+        {
+            item.get = None;
+        }
+    }
+
     /// States who may call each operation under the resource's policy (its own, or the
     /// configured one), and the answers authentication and throttling add.
     pub fn secure(&mut self, configured: Permission, throttled: bool) {
@@ -598,17 +616,25 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
         .response("503", error("The database is unavailable."))
         .build();
 
+    let actions = info.actions;
     if let Some(item) = doc.paths.paths.get_mut(&names.list_path) {
-        item.post = Some(create);
+        item.post = actions.has(Actions::CREATE).then_some(create);
     }
     if let Some(item) = doc.paths.paths.get_mut(&names.detail_path) {
-        item.put = Some(put);
-        item.patch = Some(patch);
-        item.delete = Some(destroy);
+        if actions.has(Actions::UPDATE) {
+            item.put = Some(put);
+            item.patch = Some(patch);
+        }
+        item.delete = actions.has(Actions::DESTROY).then_some(destroy);
     }
-    doc.schemas
-        .push((create_name, fields_schema(&info.fields, Shape::Create)));
-    doc.schemas
-        .push((patch_name, fields_schema(&info.fields, Shape::Patch)));
+    if actions.has(Actions::CREATE) || actions.has(Actions::UPDATE) {
+        doc.schemas
+            .push((create_name, fields_schema(&info.fields, Shape::Create)));
+    }
+    if actions.has(Actions::UPDATE) {
+        doc.schemas
+            .push((patch_name, fields_schema(&info.fields, Shape::Patch)));
+    }
+    doc.retain(actions, &names);
     doc
 }

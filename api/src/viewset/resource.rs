@@ -24,6 +24,8 @@ use crate::error::{ApiError, ApiResult};
 pub type Model<R> = <<R as Resource>::Entity as EntityTrait>::Model;
 /// Column values for writes to a resource's table.
 pub type ActiveModel<R> = <<R as Resource>::Entity as EntityTrait>::ActiveModel;
+/// A check of one row: see [`Resource::HAS_OBJECT_PERMISSION`].
+pub type ObjectPermission<R> = fn(&Ctx<'_>, &Model<R>) -> bool;
 
 /// A resource clients can list and retrieve: `ReadOnlyModelViewSet`.
 pub trait Resource: Sized + 'static {
@@ -45,6 +47,13 @@ pub trait Resource: Sized + 'static {
     /// DRF `pagination_class`: the pagination styles lists offer, in order of precedence
     /// (the last is the default). Default: all three, as the contract describes.
     const PAGINATION: Pagination = pagination::ALL;
+    /// DRF `has_object_permission`: may this request act on this row? `get_object` checks
+    /// it, and every detail action reaches its row through `get_object` (a refusal is 403
+    /// for an authenticated caller, 401 otherwise). `None`, the default, allows every row
+    /// `get_queryset` lets through: writes then find their row in their own statement, one
+    /// statement per write. With a check, writes read the row first; `If-Match` is still
+    /// checked by the write statement itself, so it stays race-free.
+    const HAS_OBJECT_PERMISSION: Option<ObjectPermission<Self>> = None;
     /// DRF `permission_classes`: this resource's policy; `None` takes `auth.permission`
     /// from configuration.
     const PERMISSION: Option<Permission> = None;
@@ -73,14 +82,20 @@ pub trait Resource: Sized + 'static {
         Condition::all()
     }
 
-    /// DRF `get_object`: the row the detail URL names, or 404. Override to add per-object
-    /// checks.
+    /// DRF `get_object`: the row the detail URL names within `get_queryset` (404 otherwise),
+    /// checked by `HAS_OBJECT_PERMISSION`. Retrieve and `OPTIONS` read their row through it;
+    /// writes do when the resource checks objects (see `HAS_OBJECT_PERMISSION`).
     async fn get_object(ctx: &Ctx<'_>) -> ApiResult<Model<Self>> {
         let id = ctx.path_id::<Self>()?;
-        ctx.repository::<Self>()
+        let object = ctx
+            .repository::<Self>()
             .get(id)
             .await?
-            .ok_or(ApiError::NotFound)
+            .ok_or(ApiError::NotFound)?;
+        match Self::HAS_OBJECT_PERMISSION {
+            Some(allows) if !allows(ctx, &object) => Err(ctx.refusal()),
+            _ => Ok(object),
+        }
     }
 
     /// DRF `filter_queryset` + `paginate_queryset`: the page `request` asks for, of the rows
@@ -178,6 +193,7 @@ pub trait Writable: Resource {
     /// `DELETE /{path}/{id}/`: 204, no body.
     async fn destroy(ctx: &Ctx<'_>) -> ApiResult {
         let id = ctx.path_id::<Self>()?;
+        check_object::<Self>(ctx).await?;
         Self::perform_destroy(ctx, id, &Precondition::from_request(ctx.request)).await?;
         Ok(HttpResponse::NoContent().finish())
     }
@@ -187,11 +203,20 @@ pub trait Writable: Resource {
 /// bad, as in DRF), then one conditional write.
 async fn write<R: Writable>(ctx: &Ctx<'_>, body: Bytes, partial: bool) -> ApiResult {
     let id = ctx.path_id::<R>()?;
+    check_object::<R>(ctx).await?;
     let values = not_found_first::<R, _>(ctx, body::parse(ctx.fields(), &body, partial)).await?;
     let values = active_model::<R::Entity>(values)?;
     let model =
         R::perform_update(ctx, id, values, &Precondition::from_request(ctx.request)).await?;
     respond::representation::<R>(ctx, StatusCode::OK, model, None)
+}
+
+/// A resource that checks objects reaches the row of a write through `get_object` first.
+async fn check_object<R: Resource>(ctx: &Ctx<'_>) -> ApiResult<()> {
+    if R::HAS_OBJECT_PERMISSION.is_some() {
+        R::get_object(ctx).await?;
+    }
+    Ok(())
 }
 
 /// As in DRF, an invalid body sent to a missing row is a 404, not a 400. The lookup

@@ -3,6 +3,7 @@
 
 use actix_web::web::{self, ServiceConfig};
 
+use super::actions::Actions;
 use super::handlers;
 use super::metadata::ResourceInfo;
 use super::openapi::{self, ResourceDoc};
@@ -17,6 +18,50 @@ pub struct Router {
     docs: Vec<ResourceDoc>,
 }
 
+type Routes = fn(actix_web::Resource, actix_web::Resource, Actions) -> Pair;
+type Pair = (actix_web::Resource, actix_web::Resource);
+
+/// The list and detail routes of the read actions in `actions`.
+fn read_routes<R: Resource>(
+    list: actix_web::Resource,
+    detail: actix_web::Resource,
+    actions: Actions,
+) -> Pair {
+    let (mut list, mut detail) = (list, detail);
+    if actions.has(Actions::LIST) {
+        list = list
+            .route(web::get().to(handlers::list::<R>))
+            .route(web::head().to(handlers::list::<R>));
+    }
+    if actions.has(Actions::RETRIEVE) {
+        detail = detail
+            .route(web::get().to(handlers::retrieve::<R>))
+            .route(web::head().to(handlers::retrieve::<R>));
+    }
+    (list, detail)
+}
+
+/// The list and detail routes of every action in `actions`.
+fn routes<R: Writable>(
+    list: actix_web::Resource,
+    detail: actix_web::Resource,
+    actions: Actions,
+) -> Pair {
+    let (mut list, mut detail) = read_routes::<R>(list, detail, actions);
+    if actions.has(Actions::CREATE) {
+        list = list.route(web::post().to(handlers::create::<R>));
+    }
+    if actions.has(Actions::UPDATE) {
+        detail = detail
+            .route(web::put().to(handlers::update::<R>))
+            .route(web::patch().to(handlers::partial_update::<R>));
+    }
+    if actions.has(Actions::DESTROY) {
+        detail = detail.route(web::delete().to(handlers::destroy::<R>));
+    }
+    (list, detail)
+}
+
 impl Router {
     pub fn new() -> Router {
         Router::default()
@@ -24,93 +69,76 @@ impl Router {
 
     /// A read-only resource: list and retrieve (`ReadOnlyModelViewSet`).
     pub fn read_only<R: Resource>(self) -> Router {
-        let info = web::Data::new(ResourceInfo::new::<R>(false));
+        let info = web::Data::new(ResourceInfo::new::<R>(Actions::READ_ONLY));
         let doc = openapi::read_only::<R>(&info);
-        self.add::<R>(
-            info,
-            doc,
-            |list| {
-                list.route(web::get().to(handlers::list::<R>))
-                    .route(web::head().to(handlers::list::<R>))
-            },
-            |detail| {
-                detail
-                    .route(web::get().to(handlers::retrieve::<R>))
-                    .route(web::head().to(handlers::retrieve::<R>))
-            },
-        )
+        self.add::<R>(info, doc, read_routes::<R>)
     }
 
     /// A resource with every action (`ModelViewSet`).
     pub fn model<R: Writable>(self) -> Router {
+        self.actions::<R>(Actions::ALL)
+    }
+
+    /// A resource with the actions in `actions`, as a viewset composed of DRF's mixins:
+    /// `Router::new().actions::<Notes>(Actions::LIST | Actions::CREATE)`.
+    pub fn actions<R: Writable>(self, actions: Actions) -> Router {
         assert!(
-            <R::Entity as infrastructure::repository::Table>::version_column().is_some(),
+            !actions.writes()
+                || <R::Entity as infrastructure::repository::Table>::version_column().is_some(),
             "{}: a writable resource's table needs a version column (ETags, If-Match)",
             R::NAME
         );
-        let info = web::Data::new(ResourceInfo::new::<R>(true));
+        let info = web::Data::new(ResourceInfo::new::<R>(actions));
         let doc = openapi::writable::<R>(&info);
-        self.add::<R>(
-            info,
-            doc,
-            |list| {
-                list.route(web::get().to(handlers::list::<R>))
-                    .route(web::head().to(handlers::list::<R>))
-                    .route(web::post().to(handlers::create::<R>))
-            },
-            |detail| {
-                detail
-                    .route(web::get().to(handlers::retrieve::<R>))
-                    .route(web::head().to(handlers::retrieve::<R>))
-                    .route(web::put().to(handlers::update::<R>))
-                    .route(web::patch().to(handlers::partial_update::<R>))
-                    .route(web::delete().to(handlers::destroy::<R>))
-            },
-        )
+        self.add::<R>(info, doc, routes::<R>)
     }
 
     fn add<R: Resource>(
         mut self,
         info: web::Data<ResourceInfo>,
         doc: ResourceDoc,
-        list_routes: fn(actix_web::Resource) -> actix_web::Resource,
-        detail_routes: fn(actix_web::Resource) -> actix_web::Resource,
+        routes: Routes,
     ) -> Router {
         self.docs.push(doc);
         self.registrations
             .push(Box::new(move |config: &mut ServiceConfig| {
                 let path = R::PATH.trim_matches('/');
+                let actions = info.actions;
                 // Named after their pattern: the route label of logs and metrics. Each route
                 // is two resources, with and without the trailing slash, rather than one
                 // resource of two patterns, which would run a regex set and then the
                 // pattern's regex.
                 let list_name = format!("/{path}/");
-                for pattern in [format!("/{path}"), list_name.clone()] {
-                    let list = web::resource(pattern)
+                let detail_name = format!("/{path}/{{id}}");
+                let patterns = [
+                    (format!("/{path}"), format!("/{path}/{{id}}")),
+                    (list_name.clone(), format!("/{path}/{{id}}/")),
+                ];
+                for (list_pattern, detail_pattern) in patterns {
+                    let list = web::resource(list_pattern)
                         .name(&list_name)
                         .app_data(info.clone());
-                    config.service(
-                        list_routes(list)
-                            .route(
-                                web::method(actix_web::http::Method::OPTIONS)
-                                    .to(handlers::list_options::<R>),
-                            )
-                            .default_service(web::to(handlers::list_not_allowed)),
-                    );
-                }
-                let detail_name = format!("/{path}/{{id}}");
-                for pattern in [detail_name.clone(), format!("/{path}/{{id}}/")] {
-                    let detail = web::resource(pattern)
+                    let detail = web::resource(detail_pattern)
                         .name(&detail_name)
                         .app_data(info.clone());
+                    let (list, detail) = routes(list, detail, actions);
                     config.service(
-                        detail_routes(detail)
-                            .route(
-                                web::method(actix_web::http::Method::OPTIONS)
-                                    .to(handlers::detail_options::<R>),
-                            )
-                            .default_service(web::to(handlers::detail_not_allowed)),
+                        list.route(
+                            web::method(actix_web::http::Method::OPTIONS)
+                                .to(handlers::list_options::<R>),
+                        )
+                        .default_service(web::to(handlers::list_not_allowed)),
                     );
+                    if actions.detail() {
+                        config.service(
+                            detail
+                                .route(
+                                    web::method(actix_web::http::Method::OPTIONS)
+                                        .to(handlers::detail_options::<R>),
+                                )
+                                .default_service(web::to(handlers::detail_not_allowed)),
+                        );
+                    }
                 }
             }));
         self

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod actions;
 mod conditional;
 mod deployment;
 mod docs;
