@@ -15,6 +15,7 @@ pub mod pagination;
 mod resource;
 mod respond;
 mod router;
+mod unique;
 
 pub use conditional::Precondition;
 pub use context::{AppState, Ctx};

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod categories;
 mod conditional;
 mod deployment;
 mod docs;
