@@ -54,6 +54,11 @@ pub enum ApiError {
     MethodNotAllowed { method: String, allow: &'static str },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A unique index refused a write; holds the index the database names (for the log, and
+    /// for `viewset::unique`, which turns it into a 400 on the resource's unique field).
+    /// Otherwise a 409, saying nothing of the index.
+    #[error("unique violation: {0}")]
+    Unique(String),
     /// The throttle's shared store (Redis) failed and `throttle.fail_open` is off; the
     /// throttle logs the cause.
     #[error("throttle store unavailable")]
@@ -74,9 +79,10 @@ impl From<PersistenceError> for ApiError {
     fn from(error: PersistenceError) -> Self {
         match error {
             PersistenceError::NotFound => ApiError::NotFound,
-            PersistenceError::Conflict(_) => {
-                ApiError::Conflict("A conflicting resource already exists.".into())
-            }
+            PersistenceError::Conflict(violated) => ApiError::Unique(violated),
+            PersistenceError::Referenced(_) => ApiError::Conflict(
+                "Cannot delete or change this row: other rows refer to it.".into(),
+            ),
             PersistenceError::Unavailable(cause) => ApiError::Unavailable(cause),
             PersistenceError::TimedOut(cause) => ApiError::DatabaseTimeout(cause),
             PersistenceError::Unexpected(cause) => ApiError::Internal(cause),
@@ -97,6 +103,7 @@ impl ApiError {
             ApiError::InvalidPage => "Invalid page.".into(),
             ApiError::Validation(_) => "Invalid input.".into(),
             ApiError::BadRequest(detail) | ApiError::Conflict(detail) => detail.clone(),
+            ApiError::Unique(_) => "A conflicting resource already exists.".into(),
             ApiError::UnsupportedMediaType(media) => {
                 format!("Unsupported media type \"{media}\" in request.")
             }
@@ -146,7 +153,7 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Unique(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_)
             | ApiError::DatabaseTimeout(_)
             | ApiError::ThrottleUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -231,6 +238,19 @@ mod tests {
             (
                 503,
                 json!({"detail": "The database took too long to answer."})
+            )
+        );
+    }
+
+    #[actix_web::test]
+    async fn unique_violations_do_not_name_the_index() {
+        let (status, body) =
+            body_of(PersistenceError::Conflict("idx_secret_name".into()).into()).await;
+        assert_eq!(
+            (status, body),
+            (
+                409,
+                json!({"detail": "A conflicting resource already exists."})
             )
         );
     }

@@ -16,6 +16,7 @@ pub mod pagination;
 mod resource;
 mod respond;
 mod router;
+mod unique;
 
 pub use actions::Actions;
 pub use conditional::Precondition;

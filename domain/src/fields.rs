@@ -23,6 +23,21 @@ pub enum Access {
     Hidden,
 }
 
+/// A unique field: no two rows hold the same value (DRF's `UniqueValidator`).
+///
+/// Declaring it documents the rule (`OPTIONS`, OpenAPI) and names the field in the answer to a
+/// violation; a unique index that the table's migration creates enforces it, race-free. The
+/// index's name must contain the field's name (`idx_categories_name_lower`): the API finds
+/// the field a violation is about by it. A write that violates it is a 400 on the field:
+/// `{"name": ["category with this name already exists."]}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    /// Values equal as sent (a unique index on the column).
+    Exact,
+    /// Values equal ignoring case (a unique index on `lower(column)`).
+    IgnoringCase,
+}
+
 /// One field and its rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
@@ -41,6 +56,8 @@ pub struct Field {
     /// Numbers: inclusive bounds.
     pub minimum: Option<f64>,
     pub maximum: Option<f64>,
+    /// No two rows may hold the same value: see [`Unique`].
+    pub unique: Option<Unique>,
     /// For documentation.
     pub example: Option<Value>,
     pub help_text: Option<&'static str>,
@@ -60,6 +77,7 @@ impl Field {
             max_length: None,
             minimum: None,
             maximum: None,
+            unique: None,
             example: None,
             help_text: None,
         }
@@ -128,6 +146,24 @@ impl Field {
         }
     }
 
+    /// No two rows may hold the same value; a unique index on the column, which the table's
+    /// migration creates, enforces it (see [`Unique`]).
+    pub fn unique(self) -> Field {
+        Field {
+            unique: Some(Unique::Exact),
+            ..self
+        }
+    }
+
+    /// No two rows may hold values that differ only in case; a unique index on
+    /// `lower(column)`, which the table's migration creates, enforces it (see [`Unique`]).
+    pub fn unique_ignoring_case(self) -> Field {
+        Field {
+            unique: Some(Unique::IgnoringCase),
+            ..self
+        }
+    }
+
     pub fn example(self, value: impl Into<Value>) -> Field {
         Field {
             example: Some(value.into()),
@@ -154,6 +190,17 @@ impl Field {
     /// null, as in DRF.
     pub fn required(&self) -> bool {
         self.writable() && self.default.is_none() && !self.nullable
+    }
+
+    /// The uniqueness rule in words, for documentation.
+    pub fn unique_note(&self) -> Option<&'static str> {
+        self.unique.map(|unique| match unique {
+            Unique::Exact => "Unique: a value another row already has is refused with a 400.",
+            Unique::IgnoringCase => {
+                "Unique, ignoring case: a value another row already has, in any case, is \
+                 refused with a 400."
+            }
+        })
     }
 
     /// Text that must not be empty: at least this many characters after trimming.

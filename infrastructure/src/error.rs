@@ -6,9 +6,14 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr};
 pub enum PersistenceError {
     #[error("not found")]
     NotFound,
-    /// A uniqueness rule refused the write.
+    /// A unique index or constraint refused the write. Holds what the database names as
+    /// violated: the index or constraint (`idx_categories_name_lower`), or, for SQLite's
+    /// column constraints, the columns (`categories.name`); else the driver's message.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A foreign key refused the write: the row is referred to, or refers to a missing one.
+    #[error("foreign key: {0}")]
+    Referenced(String),
     /// The database cannot be reached, is busy or timed out: worth retrying later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -23,8 +28,16 @@ pub enum PersistenceError {
 
 impl From<DbErr> for PersistenceError {
     fn from(error: DbErr) -> Self {
-        if let Some(SqlErr::UniqueConstraintViolation(what)) = error.sql_err() {
-            return PersistenceError::Conflict(what);
+        if let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() {
+            let violated = postgres_constraint(&error).unwrap_or_else(|| sqlite_violated(&message));
+            return PersistenceError::Conflict(violated);
+        }
+        if matches!(
+            error.sql_err(),
+            Some(SqlErr::ForeignKeyConstraintViolation(_))
+        ) || error.to_string().contains("FOREIGN KEY constraint failed")
+        {
+            return PersistenceError::Referenced(error.to_string());
         }
         if postgres_code(&error).as_deref() == Some(QUERY_CANCELED) {
             return PersistenceError::TimedOut(error.to_string());
@@ -42,6 +55,34 @@ impl From<DbErr> for PersistenceError {
 /// PostgreSQL's SQLSTATE for a statement cancelled by `statement_timeout` (or by
 /// `pg_cancel_backend`).
 const QUERY_CANCELED: &str = "57014";
+
+/// The constraint (or unique index) PostgreSQL names in its error.
+fn postgres_constraint(error: &DbErr) -> Option<String> {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                sea_orm::sqlx::Error::Database(db) => db
+                    .try_downcast_ref::<sea_orm::error::SqlxPostgresError>()
+                    .and_then(|pg| pg.constraint())
+                    .map(str::to_string),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// What SQLite's `UNIQUE constraint failed: ...` names: `index 'name'` for an index on
+/// expressions, else the columns (`table.column, ...`). Any other message is kept whole.
+fn sqlite_violated(message: &str) -> String {
+    let Some((_, what)) = message.split_once("constraint failed: ") else {
+        return message.to_string();
+    };
+    match what.strip_prefix("index '") {
+        Some(index) => index.trim_end_matches('\'').to_string(),
+        None => what.to_string(),
+    }
+}
 
 /// The SQLSTATE of an error PostgreSQL answered with.
 fn postgres_code(error: &DbErr) -> Option<String> {
@@ -119,5 +160,18 @@ mod tests {
         assert!(unavailable_code("5", true) && unavailable_code("517", true));
         assert!(!unavailable_code("23505", false) && !unavailable_code("42P01", false));
         assert!(!unavailable_code("19", true));
+    }
+
+    #[test]
+    fn sqlite_unique_violations_name_the_index_or_the_columns() {
+        assert_eq!(
+            sqlite_violated("UNIQUE constraint failed: index 'idx_categories_name_lower'"),
+            "idx_categories_name_lower"
+        );
+        assert_eq!(
+            sqlite_violated("UNIQUE constraint failed: categories.name"),
+            "categories.name"
+        );
+        assert_eq!(sqlite_violated("something else"), "something else");
     }
 }

@@ -7,6 +7,7 @@ mod m20261129_000002_create_tokens;
 mod m20261129_000003_create_idempotency_keys;
 mod m20261129_000004_drop_item_ordering_indexes;
 mod m20261206_000005_item_list_indexes;
+mod m20261206_000006_create_categories;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_create_idempotency_keys::Migration),
             Box::new(m20261129_000004_drop_item_ordering_indexes::Migration),
             Box::new(m20261206_000005_item_list_indexes::Migration),
+            Box::new(m20261206_000006_create_categories::Migration),
         ]
     }
 }

@@ -1,13 +1,15 @@
 //! The migration CLI against a fresh SQLite file and a fresh PostgreSQL database: every
-//! command exits 0, and after `up` the `items` table has its columns.
+//! command exits 0, after `up` the `items` table has its columns, each step down and back up
+//! leaves the indexes it should, and rows survive it.
 
 use std::process::{Command, Output};
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DbBackend, DbErr, SqlErr, Statement};
 
 const COMMANDS: [&str; 8] = [
     "status", "up", "down", "up", "fresh", "refresh", "reset", "up",
 ];
+/// The columns of `items` before `create_categories`.
 const COLUMNS: [&str; 8] = [
     "id",
     "name",
@@ -18,6 +20,8 @@ const COLUMNS: [&str; 8] = [
     "updated_at",
     "version",
 ];
+/// `create_categories` adds it.
+const CATEGORY_ID: &str = "category_id";
 
 fn cli(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_migration"));
@@ -57,16 +61,72 @@ async fn columns(url: &str, sql: &str) -> Vec<String> {
     names
 }
 
-/// The items table's indexes besides its primary key: one per ordering field after `up`;
-/// stepping down removes them, then brings back the two the first migration made; `up`
-/// restores the four.
-async fn check_item_indexes(url: &str, sql: &str) {
+/// How to read one database's catalog.
+struct Catalog {
+    /// The names of `items`' indexes besides its primary key.
+    item_indexes: &'static str,
+    /// The names of `categories`' indexes besides its primary key.
+    category_indexes: &'static str,
+    /// The names of `items`' columns.
+    item_columns: &'static str,
+    /// The names of the tables.
+    tables: &'static str,
+}
+
+const SQLITE: Catalog = Catalog {
+    item_indexes: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items' \
+                   AND name NOT LIKE 'sqlite_autoindex%'",
+    category_indexes: "SELECT name FROM sqlite_master WHERE type = 'index' \
+                       AND tbl_name = 'categories' AND name NOT LIKE 'sqlite_autoindex%'",
+    item_columns: "SELECT name FROM pragma_table_info('items')",
+    tables: "SELECT name FROM sqlite_master WHERE type = 'table'",
+};
+
+const POSTGRES: Catalog = Catalog {
+    item_indexes: "SELECT indexname::text FROM pg_indexes WHERE tablename = 'items' \
+                   AND indexname <> 'items_pkey'",
+    category_indexes: "SELECT indexname::text FROM pg_indexes WHERE tablename = 'categories' \
+                       AND indexname <> 'categories_pkey'",
+    item_columns: "SELECT column_name::text FROM information_schema.columns \
+                   WHERE table_name = 'items'",
+    tables: "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = 'public'",
+};
+
+async fn execute(url: &str, sql: &str) -> Result<u64, DbErr> {
+    let db = Database::connect(url).await.unwrap();
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_string(backend, sql))
+        .await
+        .map(|done| done.rows_affected())
+}
+
+/// A refusal of `ON DELETE RESTRICT`. SQLite reports it with its own extended code (1811,
+/// `SQLITE_CONSTRAINT_TRIGGER`), which SeaORM does not classify as a foreign key violation.
+fn restricted(error: &DbErr) -> bool {
+    matches!(
+        error.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    ) || error.to_string().contains("FOREIGN KEY constraint failed")
+}
+
+/// Each step down and back up: the indexes of `items` (one per ordering field, and
+/// `(category_id, id)` with categories; stepping down removes them, then brings back the two
+/// the first migration made; `up` restores them all), its columns, the `categories` table,
+/// and an item that refers to a category, which every step keeps (its category goes with the
+/// table).
+async fn check_steps(url: &str, catalog: &Catalog) {
     let listed = [
         "idx_items_name_id",
         "idx_items_price_id",
         "idx_items_created_at_id",
         "idx_items_updated_at_id",
     ];
+    let with_category: Vec<&str> = listed
+        .iter()
+        .copied()
+        .chain(["idx_items_category_id_id"])
+        .collect();
     let step = |args: &[&str]| {
         let output = cli(args, &[]);
         assert!(
@@ -75,16 +135,122 @@ async fn check_item_indexes(url: &str, sql: &str) {
             String::from_utf8_lossy(&output.stderr)
         );
     };
-    assert_eq!(columns(url, sql).await, sorted(&listed));
+    let has_categories = async || {
+        let tables = columns(url, catalog.tables).await;
+        tables.iter().any(|table| table == "categories")
+    };
+
+    // Every migration applied: the tables, their indexes and their rules.
+    assert_eq!(
+        columns(url, catalog.item_indexes).await,
+        sorted(&with_category)
+    );
+    assert_eq!(
+        columns(url, catalog.category_indexes).await,
+        sorted(&["idx_categories_name_lower", "idx_categories_name_id"])
+    );
+    let now = "'2026-12-06T00:00:00Z'";
+    execute(
+        url,
+        &format!(
+            "INSERT INTO categories (name, created_at, updated_at) VALUES ('Tools', {now}, {now})"
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        columns(
+            url,
+            "SELECT description || '|' || CAST(version AS TEXT) FROM categories"
+        )
+        .await,
+        ["|1"],
+        "description defaults to empty, version to 1"
+    );
+    for duplicate in ["Tools", "TOOLS", "tools"] {
+        let insert = format!(
+            "INSERT INTO categories (name, created_at, updated_at) VALUES ('{duplicate}', {now}, {now})"
+        );
+        let refused = execute(url, &insert).await.unwrap_err();
+        assert!(
+            matches!(
+                refused.sql_err(),
+                Some(SqlErr::UniqueConstraintViolation(_))
+            ),
+            "{duplicate}: {refused}"
+        );
+    }
+    let item = |category: &str| {
+        format!(
+            "INSERT INTO items (name, description, price, in_stock, created_at, updated_at, version, category_id) \
+             VALUES ('Kept', 'd', 1.5, true, {now}, {now}, 1, {category})"
+        )
+    };
+    let dangling = execute(url, &item("999999")).await.unwrap_err();
+    assert!(
+        matches!(
+            dangling.sql_err(),
+            Some(SqlErr::ForeignKeyConstraintViolation(_))
+        ),
+        "{dangling}"
+    );
+    execute(url, &item("(SELECT id FROM categories)"))
+        .await
+        .unwrap();
+    // An item deleted before the steps: its id must not come back.
+    execute(url, &item("NULL").replace("'Kept'", "'Gone'"))
+        .await
+        .unwrap();
+    let gone_id = "SELECT CAST(id AS TEXT) FROM items WHERE name = 'Gone'";
+    let gone: i64 = columns(url, gone_id).await[0].parse().unwrap();
+    execute(url, "DELETE FROM items WHERE name = 'Gone'")
+        .await
+        .unwrap();
+    let protected = execute(url, "DELETE FROM categories").await.unwrap_err();
+    assert!(restricted(&protected), "{protected}");
+    let kept = "SELECT name || ':' || COALESCE(CAST(category_id AS TEXT), 'none') FROM items";
+    let referring = columns(url, kept).await;
+    assert!(
+        referring[0].starts_with("Kept:") && referring[0] != "Kept:none",
+        "{referring:?}"
+    );
+
+    // Down `create_categories`: the item stays, without its category column.
     step(&["-u", url, "down", "-n", "1"]);
-    assert_eq!(columns(url, sql).await, Vec::<String>::new());
+    assert_eq!(columns(url, catalog.item_indexes).await, sorted(&listed));
+    assert_eq!(columns(url, catalog.item_columns).await, sorted(&COLUMNS));
+    assert!(!has_categories().await);
+    let kept_rows = "SELECT name || ':' || description || ':' || CAST(version AS TEXT) FROM items";
+    assert_eq!(columns(url, kept_rows).await, ["Kept:d:1"]);
+
+    // Down `item_list_indexes`, then `drop_item_ordering_indexes`.
     step(&["-u", url, "down", "-n", "1"]);
     assert_eq!(
-        columns(url, sql).await,
+        columns(url, catalog.item_indexes).await,
+        Vec::<String>::new()
+    );
+    step(&["-u", url, "down", "-n", "1"]);
+    assert_eq!(
+        columns(url, catalog.item_indexes).await,
         sorted(&["idx_items_name_id", "idx_items_price_id"])
     );
+    assert_eq!(columns(url, kept_rows).await, ["Kept:d:1"]);
+
+    // Up again: everything back, the item kept, with no category.
     step(&["-u", url, "up"]);
-    assert_eq!(columns(url, sql).await, sorted(&listed));
+    assert_eq!(
+        columns(url, catalog.item_indexes).await,
+        sorted(&with_category)
+    );
+    assert!(has_categories().await);
+    assert_eq!(columns(url, kept).await, ["Kept:none"]);
+    // A new item gets a fresh id: SQLite's rebuild kept the AUTOINCREMENT counter.
+    execute(url, &item("NULL").replace("'Kept'", "'New'"))
+        .await
+        .unwrap();
+    let new_id = "SELECT CAST(id AS TEXT) FROM items WHERE name = 'New'";
+    let new: i64 = columns(url, new_id).await[0].parse().unwrap();
+    assert!(new > gone, "the id {gone} of a deleted item came back");
 }
 
 fn sorted(list: &[&str]) -> Vec<String> {
@@ -98,11 +264,9 @@ async fn every_command_works_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/nested/app.db?mode=rwc", dir.path().display());
     run_every_command(&url);
-    let names = columns(&url, "SELECT name FROM pragma_table_info('items')").await;
-    assert_eq!(names, sorted(&COLUMNS));
-    let indexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items' \
-                   AND name NOT LIKE 'sqlite_autoindex%'";
-    check_item_indexes(&url, indexes).await;
+    let names = columns(&url, SQLITE.item_columns).await;
+    assert_eq!(names, sorted(&[&COLUMNS[..], &[CATEGORY_ID]].concat()));
+    check_steps(&url, &SQLITE).await;
 }
 
 #[tokio::test]
@@ -130,20 +294,14 @@ async fn every_command_works_on_postgres() {
         .unwrap();
     let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
     run_every_command(&url);
-    let names = columns(
-        &url,
-        "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'items'",
-    )
-    .await;
-    let indexes = "SELECT indexname::text FROM pg_indexes WHERE tablename = 'items' \
-                   AND indexname <> 'items_pkey'";
-    check_item_indexes(&url, indexes).await;
+    let names = columns(&url, POSTGRES.item_columns).await;
+    check_steps(&url, &POSTGRES).await;
     let drop = format!("DROP DATABASE \"{name}\" WITH (FORCE)");
     admin
         .execute_raw(Statement::from_string(DbBackend::Postgres, drop))
         .await
         .unwrap();
-    assert_eq!(names, sorted(&COLUMNS));
+    assert_eq!(names, sorted(&[&COLUMNS[..], &[CATEGORY_ID]].concat()));
 }
 
 #[tokio::test]

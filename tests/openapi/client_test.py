@@ -5,6 +5,13 @@ Usage: python client_test.py BASE_URL  (with the generated package importable)
 import sys
 
 from items_api_client import Client
+from items_api_client.api.categories import (
+    categories_create,
+    categories_destroy,
+    categories_list,
+    categories_partial_update,
+    categories_retrieve,
+)
 from items_api_client.api.items import (
     items_create,
     items_destroy,
@@ -13,7 +20,17 @@ from items_api_client.api.items import (
     items_retrieve,
     items_update,
 )
-from items_api_client.models import Item, ItemCreate, ItemPatch, PaginatedItemList, ValidationError
+from items_api_client.models import (
+    Category,
+    CategoryCreate,
+    CategoryPatch,
+    Item,
+    ItemCreate,
+    ItemPatch,
+    PaginatedCategoryList,
+    PaginatedItemList,
+    ValidationError,
+)
 from items_api_client.models.items_list_ordering_item import ItemsListOrderingItem
 
 
@@ -57,6 +74,25 @@ def main(base_url):
     check(deleted.status_code == 204, f"destroy: {deleted.status_code}")
     check(items_retrieve.sync_detailed(client=client, id=item.id).status_code == 404, "retrieve after destroy")
     print("generated client: create, list, retrieve, update, partial update and destroy all worked")
+
+    created = categories_create.sync_detailed(client=client, body=CategoryCreate(name="Generated tools"))
+    check(created.status_code == 201, f"category create: {created.status_code}")
+    category = created.parsed
+    check(isinstance(category, Category) and category.description == "", f"category create body: {category}")
+    taken = categories_create.sync_detailed(client=client, body=CategoryCreate(name="GENERATED TOOLS"))
+    check(taken.status_code == 400 and isinstance(taken.parsed, ValidationError), f"taken name: {taken.status_code}")
+    check(
+        taken.parsed.additional_properties.get("name") == ["category with this name already exists."],
+        f"taken name names the field: {taken.parsed}",
+    )
+    page = categories_list.sync(client=client, name_icontains="generated", id_in=[category.id])
+    check(isinstance(page, PaginatedCategoryList) and [c.id for c in page.results] == [category.id], f"category list: {page}")
+    patched = categories_partial_update.sync(client=client, id=category.id, body=CategoryPatch(description="by the client"))
+    check(isinstance(patched, Category) and patched.description == "by the client", f"category patch: {patched}")
+    check(categories_retrieve.sync(client=client, id=category.id) == patched, "category retrieve")
+    deleted = categories_destroy.sync_detailed(client=client, id=category.id)
+    check(deleted.status_code == 204, f"category destroy: {deleted.status_code}")
+    print("generated client: categories too, a taken name included")
 
 
 if __name__ == "__main__":

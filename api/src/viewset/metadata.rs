@@ -3,7 +3,7 @@
 //! `SimpleMetadata`).
 
 use actix_web::web::Bytes;
-use domain::fields::Fields;
+use domain::fields::{Fields, Unique};
 use domain::query::{FieldKind, QuerySpec};
 use infrastructure::repository::{check_columns, model_fields};
 use serde_json::{Map, Value, json};
@@ -106,7 +106,8 @@ fn options_body(
 }
 
 /// Every shown field as DRF's `SimpleMetadata` describes it for a write action: type,
-/// whether required or read-only, label, and the limits of writable fields.
+/// whether required or read-only, label, and the limits of writable fields (with `unique`,
+/// and `unique_ignoring_case`, for a unique one).
 fn field_actions(fields: &Fields) -> Value {
     let mut out = Map::new();
     for field in fields.shown() {
@@ -122,6 +123,11 @@ fn field_actions(fields: &Fields) -> Value {
                 ("min_value", field.minimum.map(number)),
                 ("max_value", field.maximum.map(number)),
                 ("default", field.default.clone()),
+                ("unique", field.unique.map(|_| json!(true))),
+                (
+                    "unique_ignoring_case",
+                    (field.unique == Some(Unique::IgnoringCase)).then_some(json!(true)),
+                ),
             ];
             for (key, value) in limits {
                 if let Some(value) = value {
@@ -157,7 +163,7 @@ fn drf_type(kind: FieldKind) -> &'static str {
 }
 
 /// `in_stock` -> `In stock`, as Django derives verbose names.
-fn label(name: &str) -> String {
+pub(super) fn label(name: &str) -> String {
     let words = name.replace('_', " ");
     let mut chars = words.chars();
     chars

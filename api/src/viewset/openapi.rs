@@ -345,8 +345,13 @@ fn field_schema(field: &Field, shape: Shape) -> Value {
     if field.nullable {
         schema["type"] = json!([schema["type"], "null"]);
     }
-    if let Some(help) = field.help_text {
-        schema["description"] = json!(help);
+    let notes: Vec<&str> = field
+        .help_text
+        .into_iter()
+        .chain(field.unique_note())
+        .collect();
+    if !notes.is_empty() {
+        schema["description"] = json!(notes.join(" "));
     }
     if !field.writable() {
         schema["readOnly"] = json!(true);
@@ -525,9 +530,24 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
              malformed tag) 412 and nothing changes. Empty: no condition.",
         )
     };
+    let unique: Vec<String> = info
+        .fields
+        .writable()
+        .filter(|f| f.unique.is_some())
+        .map(|f| format!("`{}`", f.name))
+        .collect();
+    let mut invalid = String::from(
+        "Invalid body: errors keyed by field (`{\"name\": [\"...\"]}`), or `detail` for malformed JSON.",
+    );
+    if !unique.is_empty() {
+        invalid.push_str(&format!(
+            " A value of a unique field ({}) that another row already has is an error on that field.",
+            unique.join(", ")
+        ));
+    }
     let body_errors = |operation: OperationBuilder| {
         operation
-            .response("400", response("Invalid body: errors keyed by field (`{\"name\": [\"...\"]}`), or `detail` for malformed JSON.", Some(schema(json!({"anyOf": [{"$ref": format!("#/components/schemas/{VALIDATION_ERROR}")}, {"$ref": format!("#/components/schemas/{ERROR_DETAIL}")}]})))))
+            .response("400", response(&invalid, Some(schema(json!({"anyOf": [{"$ref": format!("#/components/schemas/{VALIDATION_ERROR}")}, {"$ref": format!("#/components/schemas/{ERROR_DETAIL}")}]})))))
             .response("413", error("The body is larger than the configured limit."))
             .response("415", error("The body is not `application/json`."))
             .response("503", error("The database is unavailable."))

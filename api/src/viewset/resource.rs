@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::conditional::Precondition;
 use super::pagination::{self, ListRequest, Pagination};
-use super::{Ctx, body, respond};
+use super::{Ctx, body, respond, unique};
 use crate::error::{ApiError, ApiResult};
 
 /// The row type of a resource's table.
@@ -176,7 +176,9 @@ pub trait Writable: Resource {
     /// `POST /{path}/`: 201 with `Location`, `ETag` and the new row.
     async fn create(ctx: &Ctx<'_>, body: Bytes) -> ApiResult {
         let values = body::parse(ctx.fields(), &body, false)?;
-        let model = Self::perform_create(ctx, active_model::<Self::Entity>(values)?).await?;
+        let model = Self::perform_create(ctx, active_model::<Self::Entity>(values)?)
+            .await
+            .map_err(unique::field_error::<Self>(ctx))?;
         respond::created::<Self>(ctx, model)
     }
 
@@ -206,8 +208,9 @@ async fn write<R: Writable>(ctx: &Ctx<'_>, body: Bytes, partial: bool) -> ApiRes
     check_object::<R>(ctx).await?;
     let values = not_found_first::<R, _>(ctx, body::parse(ctx.fields(), &body, partial)).await?;
     let values = active_model::<R::Entity>(values)?;
-    let model =
-        R::perform_update(ctx, id, values, &Precondition::from_request(ctx.request)).await?;
+    let model = R::perform_update(ctx, id, values, &Precondition::from_request(ctx.request))
+        .await
+        .map_err(unique::field_error::<R>(ctx))?;
     respond::representation::<R>(ctx, StatusCode::OK, model, None)
 }
 

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod actions;
+mod categories;
 mod conditional;
 mod deployment;
 mod docs;

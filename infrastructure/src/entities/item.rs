@@ -20,6 +20,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Bumped by every write; the ETag.
     pub version: i64,
+    /// The item's category (`categories.id`, `ON DELETE RESTRICT`), or none. Hidden from
+    /// clients until the relation layer serves it (`domain::item::rules`).
+    pub category_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
