@@ -137,14 +137,6 @@ impl QuerySpec {
             .map(|(_, kind)| *kind)
     }
 
-    /// The declared field with this name, as the `'static` name the spec holds.
-    pub fn field(&self, name: &str) -> Option<(&'static str, FieldKind)> {
-        self.fields
-            .iter()
-            .copied()
-            .find(|(field, _)| *field == name)
-    }
-
     /// Every filter parameter, e.g. `("price__gte", "price", FieldKind::Float, Lookup::Gte)`.
     pub fn filter_params(
         &self,
