@@ -54,6 +54,11 @@ pub enum ApiError {
     MethodNotAllowed { method: String, allow: &'static str },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A foreign key refused a write: the row refers to a missing one, or others refer to
+    /// it. The generic layer turns it into a field error or the on-delete 409 where it
+    /// knows the relation; otherwise a 409. Holds the cause, for the log.
+    #[error("foreign key: {0}")]
+    Referenced(String),
     /// A unique index refused a write; holds the index the database names (for the log, and
     /// for `viewset::unique`, which turns it into a 400 on the resource's unique field).
     /// Otherwise a 409, saying nothing of the index.
@@ -80,9 +85,7 @@ impl From<PersistenceError> for ApiError {
         match error {
             PersistenceError::NotFound => ApiError::NotFound,
             PersistenceError::Conflict(violated) => ApiError::Unique(violated),
-            PersistenceError::Referenced(_) => ApiError::Conflict(
-                "Cannot delete or change this row: other rows refer to it.".into(),
-            ),
+            PersistenceError::Referenced(cause) => ApiError::Referenced(cause),
             PersistenceError::Unavailable(cause) => ApiError::Unavailable(cause),
             PersistenceError::TimedOut(cause) => ApiError::DatabaseTimeout(cause),
             PersistenceError::Unexpected(cause) => ApiError::Internal(cause),
@@ -104,6 +107,9 @@ impl ApiError {
             ApiError::Validation(_) => "Invalid input.".into(),
             ApiError::BadRequest(detail) | ApiError::Conflict(detail) => detail.clone(),
             ApiError::Unique(_) => "A conflicting resource already exists.".into(),
+            ApiError::Referenced(_) => {
+                "Cannot delete or change this row: other rows refer to it.".into()
+            }
             ApiError::UnsupportedMediaType(media) => {
                 format!("Unsupported media type \"{media}\" in request.")
             }
@@ -153,7 +159,9 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) | ApiError::Unique(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Unique(_) | ApiError::Referenced(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::Unavailable(_)
             | ApiError::DatabaseTimeout(_)
             | ApiError::ThrottleUnavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -146,9 +146,22 @@ pub async fn endpoint(sources: web::Data<PoolSources>) -> HttpResponse {
     }
     let mut body = Vec::new();
     match TextEncoder::new().encode(&METRICS.registry.gather(), &mut body) {
-        Ok(()) => HttpResponse::Ok()
-            .content_type(TextEncoder::new().format_type())
-            .body(body),
+        Ok(()) => {
+            // This service's own count (not the process's), so it is written here rather
+            // than kept in the registry.
+            let statements = sources.stats.statements.load(Ordering::Relaxed);
+            body.extend_from_slice(
+                format!(
+                    "# HELP db_statements_total Statements sent to the database.\n\
+                     # TYPE db_statements_total counter\n\
+                     db_statements_total {statements}\n"
+                )
+                .as_bytes(),
+            );
+            HttpResponse::Ok()
+                .content_type(TextEncoder::new().format_type())
+                .body(body)
+        }
         Err(error) => {
             tracing::error!(%error, "encoding metrics");
             HttpResponse::InternalServerError().finish()

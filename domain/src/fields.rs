@@ -41,8 +41,15 @@ pub enum Unique {
 /// One field and its rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
+    /// The name clients use.
     pub name: &'static str,
+    /// The table column that stores it: the name, except for a relation's field
+    /// (`category` in column `category_id`).
+    pub column: &'static str,
     pub kind: FieldKind,
+    /// A relation's field holds the key of a row of this resource (DRF's
+    /// `PrimaryKeyRelatedField`): its errors speak of pks.
+    pub related: Option<&'static str>,
     pub access: Access,
     /// `null` is a value (the column is nullable).
     pub nullable: bool,
@@ -68,7 +75,9 @@ impl Field {
     pub fn new(name: &'static str, kind: FieldKind) -> Field {
         Field {
             name,
+            column: name,
             kind,
+            related: None,
             access: Access::ReadWrite,
             nullable: false,
             default: None,
@@ -80,6 +89,16 @@ impl Field {
             unique: None,
             example: None,
             help_text: None,
+        }
+    }
+
+    /// The field of a relation: named `name` for clients, holding the key of a `target`
+    /// row (the column keeps its name).
+    pub fn relation(self, name: &'static str, target: &'static str) -> Field {
+        Field {
+            name,
+            related: Some(target),
+            ..self
         }
     }
 
@@ -216,6 +235,21 @@ impl Field {
         match (self.kind, value) {
             (_, Value::Null) if self.nullable => Ok(Value::Null),
             (_, Value::Null) => Err("This field may not be null.".into()),
+            (FieldKind::Integer, Value::Number(n)) if self.related.is_some() && n.is_i64() => {
+                Ok(Value::Number(n))
+            }
+            (FieldKind::Text, Value::String(text)) if self.related.is_some() => {
+                Ok(Value::String(text))
+            }
+            (FieldKind::Integer, Value::Number(n)) if self.related.is_some() && n.is_u64() => {
+                Err(invalid_pk(&n.to_string()))
+            }
+            (FieldKind::Integer | FieldKind::Text, other) if self.related.is_some() => {
+                Err(format!(
+                    "Incorrect type. Expected pk value, received {}.",
+                    python_type(&other)
+                ))
+            }
             (FieldKind::Text, Value::String(text)) => self.clean_text(text).map(Value::String),
             (FieldKind::Text, _) => Err("Not a valid string.".into()),
             (FieldKind::Integer, Value::Number(n)) if n.is_i64() => {
@@ -296,6 +330,24 @@ impl Field {
     }
 }
 
+/// DRF's `PrimaryKeyRelatedField` text for a key no row has.
+pub fn invalid_pk(pk: &str) -> String {
+    format!("Invalid pk \"{pk}\" - object does not exist.")
+}
+
+/// The Python type name DRF reports for a JSON value of the wrong type.
+fn python_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
 /// `0` rather than `0.0`, as DRF prints a bound.
 fn display(number: f64) -> String {
     if number.fract() == 0.0 && number.abs() < 1e15 {
@@ -349,6 +401,11 @@ impl Fields {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The fields that hold a relation's key.
+    pub fn relations(&self) -> impl Iterator<Item = &Field> {
+        self.fields.iter().filter(|f| f.related.is_some())
+    }
+
     pub fn kind_of(&self, name: &str) -> Option<FieldKind> {
         self.get(name).map(|f| f.kind)
     }
@@ -366,7 +423,7 @@ impl Fields {
     /// Checks a request body field by field and reports every problem at once, keyed by
     /// field: unknown fields are refused, read-only ones ignored. A full write (`partial`
     /// false) needs every required field and gets the defaults of those it omits. Returns
-    /// the writable fields' clean values.
+    /// the writable fields' clean values, keyed by column.
     pub fn check(
         &self,
         body: Map<String, Value>,
@@ -378,7 +435,7 @@ impl Fields {
             match self.get(&name) {
                 Some(field) if field.writable() => match field.clean(value) {
                     Ok(value) => {
-                        clean.insert(name, value);
+                        clean.insert(field.column.to_string(), value);
                     }
                     Err(message) => errors.add(name, message),
                 },
@@ -388,15 +445,15 @@ impl Fields {
         }
         if !partial {
             for field in self.writable() {
-                if clean.contains_key(field.name) || errors.contains(field.name) {
+                if clean.contains_key(field.column) || errors.contains(field.name) {
                     continue;
                 }
                 match &field.default {
                     Some(default) => {
-                        clean.insert(field.name.to_string(), default.clone());
+                        clean.insert(field.column.to_string(), default.clone());
                     }
                     None if field.nullable => {
-                        clean.insert(field.name.to_string(), Value::Null);
+                        clean.insert(field.column.to_string(), Value::Null);
                     }
                     None => errors.add(field.name, "This field is required."),
                 }

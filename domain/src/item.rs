@@ -16,6 +16,8 @@ pub struct Item {
     pub description: String,
     pub price: f64,
     pub in_stock: bool,
+    /// The item's category's id, or `null`.
+    pub category: Option<i64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -31,10 +33,6 @@ pub fn rules(model: Fields) -> Fields {
         })
         .field("price", |f| f.minimum(0.0).example(9.99))
         .field("in_stock", |f| f.default(true))
-        // The column of Item's relation to Category. Hidden (neither read nor written, so
-        // it stays NULL) until the relation layer serves it as `category` and replaces this
-        // line.
-        .field("category_id", |f| f.hidden())
 }
 
 /// What `GET /items/` can be filtered, searched and ordered by.
@@ -90,7 +88,9 @@ impl Item {
                 Field::new("created_at", FieldKind::DateTime).read_only(),
                 Field::new("updated_at", FieldKind::DateTime).read_only(),
                 Field::new("version", FieldKind::Integer).hidden(),
-                Field::new("category_id", FieldKind::Integer).nullable(),
+                Field::new("category_id", FieldKind::Integer)
+                    .nullable()
+                    .relation("category", "Category"),
             ],
         ))
     }
@@ -116,7 +116,7 @@ mod tests {
         let ok = json!({"name": name, "description": description, "price": 0});
         assert_eq!(
             check(ok, false).unwrap(),
-            json!({"name": name, "description": description, "price": 0, "in_stock": true})
+            json!({"name": name, "description": description, "price": 0, "in_stock": true, "category_id": null})
         );
         for bad in [
             json!({"name": format!("{name}x"), "description": "", "price": 1}),
@@ -131,14 +131,35 @@ mod tests {
     }
 
     #[test]
-    fn category_id_is_neither_read_nor_written_yet() {
-        let fields = Item::fields_for_tests();
-        assert!(!fields.get("category_id").unwrap().shown());
-        let errors = check(
-            json!({"name": "a", "description": "", "price": 1, "category_id": 1}),
-            false,
-        )
-        .unwrap_err();
+    fn category_takes_a_key_or_null_and_is_stored_in_its_column() {
+        let base = json!({"name": "a", "description": "", "price": 1});
+        let clean = check(base.clone(), false).unwrap();
+        assert_eq!(
+            clean["category_id"],
+            Value::Null,
+            "absent on a full write is null"
+        );
+        let mut with = base.clone();
+        with["category"] = json!(7);
+        assert_eq!(check(with, false).unwrap()["category_id"], json!(7));
+        for (sent, received) in [
+            (json!("7"), "str"),
+            (json!(true), "bool"),
+            (json!(1.5), "float"),
+            (json!([1]), "list"),
+            (json!({"id": 1}), "dict"),
+        ] {
+            let mut body = base.clone();
+            body["category"] = sent;
+            let errors = check(body, false).unwrap_err();
+            assert_eq!(
+                errors.get("category").unwrap(),
+                [format!(
+                    "Incorrect type. Expected pk value, received {received}."
+                )]
+            );
+        }
+        let errors = check(json!({"category_id": 1}), true).unwrap_err();
         assert_eq!(errors.get("category_id").unwrap(), ["Unknown field."]);
     }
 

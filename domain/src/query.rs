@@ -10,4 +10,4 @@ mod spec;
 pub use params::{
     CountMode, Filter, ListParams, NULL_CHARACTERS, OrderBy, Value, names, ordering_key,
 };
-pub use spec::{FieldKind, Filtering, Lookup, QuerySpec};
+pub use spec::{FieldKind, FilterParam, Filtering, Lookup, QuerySpec, RelatedQuery};

@@ -11,12 +11,11 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::query::{ListParams, QuerySpec, Value};
-use sea_orm::sea_query::{Asterisk, Expr, Func, IntoValueTuple};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, IntoValueTuple, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
     ExprTrait, FromQueryResult, IntoActiveModel, Iterable, ModelTrait, PaginatorTrait,
-    PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
-    Statement,
+    PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QuerySelect, QueryTrait, Select, Statement,
 };
 use tracing::instrument;
 
@@ -128,6 +127,23 @@ where
     #[instrument(level = "debug", skip_all)]
     pub async fn get(&self, key: E::Key) -> Result<Option<E::Model>, PersistenceError> {
         Ok(E::find().filter(self.by_id(key)).one(self.db).await?)
+    }
+
+    /// The rows whose keys are among `keys`, in no particular order (the targets of a
+    /// page's relation, for `expand`: one statement per page).
+    #[instrument(level = "debug", skip_all)]
+    pub async fn get_many(&self, keys: &[Value]) -> Result<Vec<E::Model>, PersistenceError> {
+        let Some(key) = E::PrimaryKey::iter().next() else {
+            return Ok(Vec::new());
+        };
+        Ok(E::find()
+            .filter(
+                key.into_column()
+                    .is_in(keys.iter().map(conditions::db_value)),
+            )
+            .filter(self.scope.clone())
+            .all(self.db)
+            .await?)
     }
 
     /// Inserts a row, setting the columns the server keeps (created and updated times, the
@@ -251,11 +267,11 @@ where
         let filtered = self.filtered(spec, params)?;
         let count = self.count(conn, &filtered, counting).await?;
         let estimated = matches!(count, Count::Estimated(_));
-        let mut page = filtered.clone();
-        for (column, descending) in conditions::ordering::<E>(&params.ordering)? {
-            page = page.order_by(column, order(descending));
-        }
-        let page = page.offset(offset).limit(limit + 1);
+        let (keys, joins) = conditions::ordering::<E>(spec, &params.ordering)?;
+        let page = conditions::join(filtered.clone(), &joins)?;
+        let page = conditions::order(page, &keys, false)
+            .offset(offset)
+            .limit(limit + 1);
         let (mut rows, count) = match count {
             Count::None => (page.all(conn).await?, None),
             Count::Estimated(estimate) => (page.all(conn).await?, Some(estimate)),
@@ -318,34 +334,46 @@ where
         size: u64,
         position: Option<(&[Value], bool)>,
     ) -> Result<Page<E::Model>, PersistenceError> {
-        let ordering = conditions::ordering::<E>(&params.ordering)?;
+        let (keys, joins) = conditions::ordering::<E>(spec, &params.ordering)?;
         let (after_some_row, before) = (position.is_some(), position.is_some_and(|(_, b)| b));
-        let mut query = self.filtered(spec, params)?;
+        let mut query = conditions::join(self.filtered(spec, params)?, &joins)?;
         if let Some((values, before)) = position {
-            query = query.filter(conditions::keyset::<E>(&ordering, values, before));
+            query = query.filter(conditions::keyset::<E>(&keys, values, before));
         }
-        for (column, descending) in &ordering {
-            query = query.order_by(*column, order(*descending != before));
+        query = conditions::order(query, &keys, before);
+        // A target's field a page is ordered by travels as an extra column, for the cursor.
+        for (i, key) in keys.iter().enumerate() {
+            if key.column.is_none() {
+                query = query.expr_as(key.expr.clone(), conditions::position_alias(i));
+            }
         }
-        let mut rows = query.limit(size + 1).all(self.db).await?;
+        let backend = self.db.get_database_backend();
+        let mut rows = self
+            .db
+            .query_all_raw(query.limit(size + 1).build(backend))
+            .await?;
         let more = rows.len() as u64 > size;
         rows.truncate(size as usize);
         if before {
             rows.reverse();
         }
-        let position = |model: Option<&E::Model>| {
-            model
-                .map(|m| conditions::position::<E>(m, &ordering))
+        let models = rows
+            .iter()
+            .map(|row| E::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        let position = |i: Option<usize>| {
+            i.map(|i| conditions::position::<E>(&models[i], &rows[i], &keys))
                 .transpose()
         };
+        let last = models.len().checked_sub(1);
         Ok(Page {
-            first: position(rows.first())?,
-            last: position(rows.last())?,
+            first: position(last.map(|_| 0))?,
+            last: position(last)?,
             count: None,
             estimated: false,
             has_next: if before { true } else { more },
             has_previous: if before { more } else { after_some_row },
-            rows,
+            rows: models,
         })
     }
 
@@ -402,12 +430,26 @@ const COUNT_ALIAS: &str = "__total_count";
 /// What every write adds to the version column.
 const VERSION_STEP: i32 = 1;
 
-fn order(descending: bool) -> sea_orm::Order {
-    if descending {
-        sea_orm::Order::Desc
-    } else {
-        sea_orm::Order::Asc
-    }
+/// How many rows of `table` hold `key` in `column`: the rows that refer to a row.
+#[instrument(level = "debug", skip_all)]
+pub async fn count_referencing(
+    db: &Db,
+    table: &str,
+    column: &str,
+    key: &Value,
+) -> Result<u64, PersistenceError> {
+    let mut count = Query::select();
+    count
+        .expr(Func::count(Expr::col(Asterisk)))
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new(column)).eq(conditions::db_value(key)));
+    let backend = db.get_database_backend();
+    let row = db.query_one_raw(backend.build(&count)).await?;
+    let count = match row {
+        Some(row) => row.try_get_by_index::<i64>(0)?,
+        None => 0,
+    };
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 #[cfg(test)]

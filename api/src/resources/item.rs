@@ -5,7 +5,8 @@ use domain::item::{self, ITEM_FILTERING, Item};
 use domain::query::Filtering;
 use infrastructure::entities::item as table;
 
-use crate::viewset::{Resource, Writable};
+use super::Categories;
+use crate::viewset::{OnDelete, Relation, Resource, Writable};
 
 pub struct Items;
 
@@ -18,6 +19,15 @@ impl Resource for Items {
 
     fn fields(model: Fields) -> Fields {
         item::rules(model)
+    }
+
+    fn relations() -> Vec<Relation> {
+        // `ON DELETE RESTRICT` in migration `create_categories`.
+        vec![Relation::to::<Categories>(
+            "category",
+            table::Column::CategoryId,
+            OnDelete::Protect,
+        )]
     }
 }
 

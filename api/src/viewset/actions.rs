@@ -30,6 +30,15 @@ impl Actions {
         self.0 & action.0 == action.0
     }
 
+    /// The actions in both sets.
+    pub const fn and(self, other: Actions) -> Actions {
+        Actions(self.0 & other.0)
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
     /// Does the set write (create, update or destroy)?
     pub const fn writes(self) -> bool {
         self.0 & (2 | 8 | 16) != 0

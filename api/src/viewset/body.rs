@@ -74,6 +74,11 @@ fn json_type(value: &Value) -> &'static str {
 /// Parses a JSON object body and checks it against the resource's fields; an empty body is
 /// an empty object. Returns the writable fields' clean values (see [`Fields::check`]).
 pub fn parse(fields: &Fields, bytes: &[u8], partial: bool) -> ApiResult<Map<String, Value>> {
+    Ok(fields.check(object(bytes)?, partial)?)
+}
+
+/// Parses a JSON object body; an empty body is an empty object.
+pub fn object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
     let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Map::new())
     } else {
@@ -87,7 +92,7 @@ pub fn parse(fields: &Fields, bytes: &[u8], partial: bool) -> ApiResult<Map<Stri
         );
         return Err(FieldErrors::single("non_field_errors", message).into());
     };
-    Ok(fields.check(object, partial)?)
+    Ok(object)
 }
 
 #[cfg(test)]
@@ -101,7 +106,11 @@ mod tests {
     use crate::viewset::Resource;
 
     fn fields() -> Fields {
-        Items::fields(model_fields::<item::Entity>())
+        let relations = Items::relations();
+        Items::fields(crate::viewset::relations::fields(
+            model_fields::<item::Entity>(),
+            &relations,
+        ))
     }
 
     fn create(body: Value) -> ApiResult<Map<String, Value>> {
@@ -160,7 +169,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             Value::Object(item),
-            json!({"name": "Box", "description": "", "price": 3, "in_stock": true})
+            json!({"name": "Box", "description": "", "price": 3, "in_stock": true, "category_id": null})
         );
         let errors = field_errors(create(
             json!({"name": "a", "description": "", "price": 1, "colour": "red"}),

@@ -1,8 +1,9 @@
 //! What every action sees: the request, the shared state and its resource's registration.
 
 use actix_web::{HttpRequest, web};
+use domain::FieldErrors;
 use domain::fields::Fields;
-use domain::query::QuerySpec;
+use domain::query::{Filter, Lookup, QuerySpec, Value};
 use std::time::Duration;
 
 use domain::auth::{Permission, Principal};
@@ -11,6 +12,7 @@ use infrastructure::repository::{Repository, Table};
 
 use super::metadata::ResourceInfo;
 use super::pagination::{ListRequest, PageDefaults, Query};
+use super::relations::{self, Relation};
 use super::resource::Resource;
 use crate::error::{ApiError, ApiResult};
 use crate::security::{AllowedHosts, Throttle, TrustedProxies};
@@ -40,7 +42,14 @@ pub struct Ctx<'a> {
     /// The authenticated caller, if any (DRF's `request.user`).
     pub principal: Option<Principal>,
     pub(crate) info: &'a ResourceInfo,
+    /// On a nested route (`/categories/{parent}/items/`): the relation and the key of the
+    /// target row the URL names.
+    pub(crate) parent: Option<(&'a Relation, Value)>,
 }
+
+/// Marks a nested route: the relation (by index in the resource's relations) whose target
+/// the URL's `{parent}` names.
+pub(crate) struct Nested(pub usize);
 
 impl<'a> Ctx<'a> {
     pub(crate) fn of(request: &'a HttpRequest) -> ApiResult<Ctx<'a>> {
@@ -53,12 +62,57 @@ impl<'a> Ctx<'a> {
         let info = request
             .app_data::<web::Data<ResourceInfo>>()
             .ok_or_else(|| missing("ResourceInfo"))?;
+        let parent = match request.app_data::<Nested>() {
+            Some(Nested(relation)) => {
+                let relation = info
+                    .relations
+                    .get(*relation)
+                    .ok_or_else(|| missing("relation"))?;
+                let raw = request.match_info().get("parent").unwrap_or_default();
+                Some((
+                    relation,
+                    relation.key_from_path(raw).ok_or(ApiError::NotFound)?,
+                ))
+            }
+            None => None,
+        };
         Ok(Ctx {
             request,
             state,
             info,
             principal: None,
+            parent,
         })
+    }
+
+    /// On a nested route, the row the URL names must exist (404 otherwise).
+    pub(crate) async fn check_parent(&self) -> ApiResult<()> {
+        match &self.parent {
+            Some((relation, key)) if !relation.exists(self.db(), key).await? => {
+                Err(ApiError::NotFound)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The relations the resource holds the keys of.
+    pub fn relations(&self) -> &'a [Relation] {
+        &self.info.relations
+    }
+
+    /// `?expand=` of a detail request, checked.
+    pub fn expand(&self) -> ApiResult<Vec<usize>> {
+        if self.info.relations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = Query::parse(self.request.query_string());
+        let mut errors = FieldErrors::new();
+        let expand = relations::parse_expand(
+            &self.info.relations,
+            query.get(relations::EXPAND),
+            &mut errors,
+        );
+        Ok(errors.into_result(expand)?)
     }
 
     pub fn db(&self) -> &'a Db {
@@ -102,11 +156,21 @@ impl<'a> Ctx<'a> {
     /// The list query string, checked against the resource's declarations and pagination.
     pub fn list_request(&self) -> ApiResult<ListRequest> {
         let query = Query::parse(self.request.query_string());
-        Ok(ListRequest::parse(
+        let mut request = ListRequest::parse(
             self.info.pagination,
             self.query(),
+            &self.info.relations,
             &query,
             &self.state.pages,
-        )?)
+        )?;
+        if let Some((relation, key)) = &self.parent {
+            request.params.filters.push(Filter {
+                field: relation.name,
+                via: None,
+                lookup: Lookup::Exact,
+                values: vec![key.clone()],
+            });
+        }
+        Ok(request)
     }
 }

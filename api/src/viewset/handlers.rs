@@ -24,9 +24,13 @@ async fn handle<R: Resource>(
         let client_ip = ctx.state.proxies.client_ip(request);
         throttle.check(ctx.principal.as_ref(), client_ip).await?;
     }
-    tokio::time::timeout(ctx.state.request_timeout, action(&ctx))
-        .await
-        .unwrap_or(Err(ApiError::Timeout))
+    let ctx = &ctx;
+    tokio::time::timeout(ctx.state.request_timeout, async move {
+        ctx.check_parent().await?;
+        action(ctx).await
+    })
+    .await
+    .unwrap_or(Err(ApiError::Timeout))
 }
 
 async fn json_body(ctx: &Ctx<'_>, payload: Payload) -> ApiResult<Bytes> {

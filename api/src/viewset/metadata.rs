@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::actions::Actions;
 use super::pagination::{self, Pagination};
+use super::relations::{self, Relation};
 use super::resource::Resource;
 
 pub struct ResourceInfo {
@@ -23,6 +24,8 @@ pub struct ResourceInfo {
     pub query: QuerySpec,
     /// The pagination styles lists offer.
     pub pagination: Pagination,
+    /// The relations the resource holds the keys of.
+    pub relations: Vec<Relation>,
     pub list_options: Bytes,
     pub detail_options: Bytes,
 }
@@ -33,17 +36,25 @@ impl ResourceInfo {
     /// # Panics
     /// When the declarations name a field the table does not have.
     pub fn new<R: Resource>(actions: Actions) -> ResourceInfo {
-        let fields = R::fields(model_fields::<R::Entity>());
-        let query = QuerySpec::new(&fields, R::FILTERING);
+        let relations = R::relations();
+        let fields = R::fields(relations::fields(model_fields::<R::Entity>(), &relations));
+        let mut query = QuerySpec::new(&fields, R::FILTERING);
+        query.relations = relations.iter().map(Relation::query).collect();
         if let Err(problem) = check_columns::<R::Entity>(&query) {
             panic!("{}: {problem}", R::NAME);
         }
-        let reserved = pagination::parameter_names(R::PAGINATION);
-        if let Some((name, ..)) = query
+        let mut reserved = pagination::parameter_names(R::PAGINATION);
+        reserved.push(relations::EXPAND);
+        if let Some(param) = query
             .filter_params()
-            .find(|(name, ..)| reserved.contains(&name.as_str()))
+            .into_iter()
+            .find(|param| reserved.contains(&param.name.as_str()))
         {
-            panic!("{}: filter `{name}` is a pagination parameter", R::NAME);
+            panic!(
+                "{}: filter `{}` is a reserved parameter",
+                R::NAME,
+                param.name
+            );
         }
         let write = |action: Actions, method: &str| {
             actions
@@ -60,6 +71,7 @@ impl ResourceInfo {
                 &fields,
                 write(Actions::CREATE, "POST"),
                 Some(&query),
+                &relations,
             ),
             detail_options: options_body(
                 R::NAME,
@@ -67,10 +79,12 @@ impl ResourceInfo {
                 &fields,
                 write(Actions::UPDATE, "PUT"),
                 None,
+                &relations,
             ),
             fields,
             query,
             pagination: R::PAGINATION,
+            relations,
         }
     }
 }
@@ -84,6 +98,7 @@ fn options_body(
     fields: &Fields,
     action: Option<(String, Value)>,
     query: Option<&QuerySpec>,
+    relations: &[Relation],
 ) -> Bytes {
     let mut body = Map::new();
     body.insert("name".into(), json!(format!("{name} {suffix}")));
@@ -96,11 +111,29 @@ fn options_body(
     if let Some(spec) = query {
         let filters: Map<String, Value> = spec
             .filter_params()
-            .map(|(param, _, kind, _)| (param, json!(kind.json_type())))
+            .into_iter()
+            .map(|param| (param.name, json!(param.kind.json_type())))
             .collect();
         body.insert("filters".into(), Value::Object(filters));
         body.insert("search_fields".into(), json!(spec.search));
-        body.insert("ordering_fields".into(), json!(spec.ordering));
+        body.insert("ordering_fields".into(), json!(spec.ordering_names()));
+    }
+    if !relations.is_empty() {
+        let described: Map<String, Value> = relations
+            .iter()
+            .map(|relation| {
+                let described = json!({
+                    "target": relation.target.name,
+                    "url": format!("/{}/", relation.target.path),
+                    "column": relation.column,
+                    "nullable": relation.nullable,
+                    "on_delete": relation.on_delete.as_str(),
+                    "expand": format!("?{}={}", relations::EXPAND, relation.name),
+                });
+                (relation.name.to_string(), described)
+            })
+            .collect();
+        body.insert("relations".into(), Value::Object(described));
     }
     Bytes::from(serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
 }
@@ -112,7 +145,12 @@ fn field_actions(fields: &Fields) -> Value {
     let mut out = Map::new();
     for field in fields.shown() {
         let mut entry = Map::new();
-        entry.insert("type".into(), json!(drf_type(field.kind)));
+        let kind = if field.related.is_some() {
+            "field"
+        } else {
+            drf_type(field.kind)
+        };
+        entry.insert("type".into(), json!(kind));
         entry.insert("required".into(), json!(field.required()));
         entry.insert("read_only".into(), json!(!field.writable()));
         entry.insert("label".into(), json!(label(field.name)));

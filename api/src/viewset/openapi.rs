@@ -6,10 +6,10 @@
 
 use domain::auth::Permission;
 use domain::fields::{Field, Fields};
-use domain::query::{FieldKind, Lookup, QuerySpec, names};
+use domain::query::{FieldKind, FilterParam, Lookup, QuerySpec, names};
 use serde_json::{Value, json};
 use utoipa::openapi::path::{
-    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle,
+    HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle,
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::SecurityRequirement;
@@ -20,7 +20,9 @@ use utoipa::openapi::{
 use super::actions::Actions;
 use super::metadata::{ResourceInfo, number};
 use super::pagination::{self, Pagination};
+use super::relations::{self, Relation};
 use super::resource::{Resource, Writable};
+use super::router;
 
 /// Component schemas every resource's operations refer to.
 pub const ERROR_DETAIL: &str = "ErrorDetail";
@@ -224,22 +226,50 @@ fn names<R: Resource>() -> Names {
 /// blank is no condition.
 const IF_MATCH_PATTERN: &str = r#"^\s*(\*|(W/)?"[!#-~]*")?(\s*,\s*(\*|(W/)?"[!#-~]*")?)*\s*$"#;
 
-fn list_parameters(spec: &QuerySpec, styles: Pagination) -> Vec<ParameterBuilder> {
+/// `?expand=`, when the resource has relations.
+fn expand_parameter(relations: &[Relation]) -> Option<ParameterBuilder> {
+    let names: Vec<&str> = relations.iter().map(|r| r.name).collect();
+    (!names.is_empty()).then(|| {
+        parameter(
+            relations::EXPAND,
+            ParameterIn::Query,
+            json!({"type": "array", "items": {"type": "string", "enum": names}}),
+            "Comma-separated relations to show as the related row's full representation instead of its key \
+             (`null` stays `null`). One extra query per page, whatever its size.",
+        )
+        .style(Some(ParameterStyle::Form))
+        .explode(Some(false))
+    })
+}
+
+fn list_parameters(
+    spec: &QuerySpec,
+    styles: Pagination,
+    relations: &[Relation],
+) -> Vec<ParameterBuilder> {
     let mut parameters = pagination::parameters(styles);
     let orderings: Vec<String> = spec
-        .ordering
-        .iter()
-        .flat_map(|f| [f.to_string(), format!("-{f}")])
+        .ordering_names()
+        .into_iter()
+        .flat_map(|f| [format!("-{f}"), f])
         .collect();
+    let mut ordering_help = format!(
+        "Comma-separated fields to order by, `-` for descending. Default: {}.",
+        spec.default_ordering.join(",")
+    );
+    if !spec.relations.is_empty() {
+        ordering_help.push_str(
+            " `<relation>__<field>` orders by the related row's field; rows without one come last \
+             ascending and first descending.",
+        );
+    }
+    parameters.extend(expand_parameter(relations));
     parameters.push(
         parameter(
             names::ORDERING,
             ParameterIn::Query,
             json!({"type": "array", "items": {"type": "string", "enum": orderings}}),
-            &format!(
-                "Comma-separated fields to order by, `-` for descending. Default: {}.",
-                spec.default_ordering.join(",")
-            ),
+            &ordering_help,
         )
         .style(Some(ParameterStyle::Form))
         .explode(Some(false)),
@@ -252,8 +282,21 @@ fn list_parameters(spec: &QuerySpec, styles: Pagination) -> Vec<ParameterBuilder
             &format!("Terms (split on spaces and commas) that must all appear, case-insensitively, in one of: {}.", spec.search.join(", ")),
         ));
     }
-    for (name, field, kind, lookup) in spec.filter_params() {
-        let description = format!("Rows whose `{field}` is {} this.", lookup.describe());
+    for FilterParam {
+        name,
+        field,
+        via,
+        kind,
+        lookup,
+    } in spec.filter_params()
+    {
+        let description = match via {
+            Some(relation) => format!(
+                "Rows whose {relation}'s `{field}` is {} this.",
+                lookup.describe()
+            ),
+            None => format!("Rows whose `{field}` is {} this.", lookup.describe()),
+        };
         let built = if lookup == Lookup::In {
             parameter(
                 &name,
@@ -333,8 +376,25 @@ enum Shape {
 const NOT_BLANK: &str = r"^[^\x00]*[^\s\x00][^\x00]*$";
 const NO_NUL: &str = r"^[^\x00]*$";
 
-/// One field's JSON Schema, from its rules.
+/// One field's JSON Schema, from its rules. A relation's field reads as the key or, with
+/// `expand`, the related row (`oneOf`).
 fn field_schema(field: &Field, shape: Shape) -> Value {
+    let key = plain_field_schema(field, shape);
+    match field.related {
+        Some(target) if shape == Shape::Read => {
+            let description = key.get("description").cloned();
+            let expanded = json!({"$ref": format!("#/components/schemas/{target}")});
+            let mut one_of = json!({"oneOf": [key, expanded]});
+            if let Some(description) = description {
+                one_of["description"] = description;
+            }
+            one_of
+        }
+        _ => key,
+    }
+}
+
+fn plain_field_schema(field: &Field, shape: Shape) -> Value {
     let mut schema = match field.kind {
         FieldKind::Integer => json!({"type": "integer", "format": "int64"}),
         FieldKind::Float => json!({"type": "number", "format": "double"}),
@@ -450,8 +510,15 @@ fn options_operation<R: Resource>(
     operation.build()
 }
 
-/// The list and retrieve operations every resource has.
+/// The operations of a read-only resource.
 pub fn read_only<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
+    let mut doc = read_operations::<R>(info);
+    nest(&mut doc, info, &names::<R>());
+    doc
+}
+
+/// The list and retrieve operations every resource has.
+fn read_operations<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
     let names = names::<R>();
     let query = &info.query;
     let read = R::NAME.to_string();
@@ -466,7 +533,7 @@ pub fn read_only<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
             "A page of {}, filtered, searched and ordered as asked. Unknown parameters are ignored; a known parameter with a bad value is a 400 naming it.",
             names.path
         )))
-        .parameters(Some(list_parameters(query, info.pagination)))
+        .parameters(Some(list_parameters(query, info.pagination, &info.relations)))
         .response("200", page_response(&page, info.pagination))
         .response("400", response("A query parameter has a bad value; the body names it.", Some(reference(VALIDATION_ERROR))))
         .response("404", error("A page number past the last page (`Invalid page.`)."))
@@ -479,6 +546,7 @@ pub fn read_only<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
         .summary(Some(format!("Retrieve {}", names.one)))
         .description(Some("One row with its `ETag`. With `If-None-Match` matching the current tag, 304 and no body."))
         .parameter(key_parameter::<R>(query))
+        .parameters(expand_parameter(&info.relations).map(|p| vec![p]))
         .parameter(parameter("If-None-Match", ParameterIn::Header, json!({"type": "string"}), "Entity tags of a cached copy; `*` matches any."))
         .response("200", with_etag(response("The row.", Some(reference(&read)))))
         .response("304", with_etag(response("Not modified: the cached copy is current.", None)))
@@ -504,12 +572,115 @@ pub fn read_only<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
             item.options = Some(options_operation::<R>(&names, query, detail));
         }
     }
+    if !info.relations.is_empty()
+        && let Some(get) = doc
+            .paths
+            .paths
+            .get_mut(&names.detail_path)
+            .and_then(|item| item.get.as_mut())
+    {
+        get.responses.responses.insert(
+            "400".into(),
+            response(
+                "`expand` names an unknown relation.",
+                Some(reference(VALIDATION_ERROR)),
+            )
+            .build()
+            .into(),
+        );
+    }
     doc
+}
+
+/// drf-nested-routers' routes: per relation, the list and create operations again under
+/// `/{target}/{parent}/{path}/`, limited to the rows that refer to the `parent` row.
+fn nest(doc: &mut ResourceDoc, info: &ResourceInfo, names: &Names) {
+    let Some(list_item) = doc.paths.paths.get(&names.list_path).cloned() else {
+        return;
+    };
+    for relation in &info.relations {
+        let pattern = router::nested_pattern(relation.target.path, &names.path);
+        let prefix = format!("{}_{}", relation.target.path, names.path);
+        let parent = parameter(
+            "parent",
+            ParameterIn::Path,
+            kind_schema(relation.target.key_kind),
+            &format!(
+                "The key of the {} whose {} these are.",
+                relation.target.name.to_lowercase(),
+                names.path
+            ),
+        )
+        .build();
+        let missing = error(&format!(
+            "No {} has this key.",
+            relation.target.name.to_lowercase()
+        ))
+        .build();
+        let nested_operation = |operation: &Option<Operation>, id: &str, note: &str| {
+            let mut operation = operation.clone()?;
+            operation.operation_id = Some(format!("{prefix}_{id}"));
+            operation.summary = operation.summary.map(|s| {
+                format!(
+                    "{s} of {} {}",
+                    article(relation.target.name),
+                    relation.target.name.to_lowercase()
+                )
+            });
+            operation.description = Some(format!(
+                "{} {note}",
+                operation.description.unwrap_or_default()
+            ));
+            operation
+                .parameters
+                .get_or_insert_with(Vec::new)
+                .insert(0, parent.clone().into());
+            operation
+                .responses
+                .responses
+                .insert("404".into(), missing.clone().into());
+            Some(operation)
+        };
+        let mut item = PathItem::default();
+        item.get = nested_operation(
+            &list_item.get,
+            "list",
+            &format!("Only the rows whose `{}` is `parent`.", relation.name),
+        );
+        item.post = nested_operation(
+            &list_item.post,
+            "create",
+            &format!(
+                "`{}` is set to `parent`, whatever the body says.",
+                relation.name
+            ),
+        );
+        if item.get.is_some() || item.post.is_some() {
+            doc.paths.paths.insert(pattern, item);
+        }
+    }
+}
+
+/// A `DELETE` that rows of other resources protect can answer 409.
+pub fn document_protection(doc: &mut ResourceDoc, sources: &[&str]) {
+    let description = format!(
+        "Rows refer to this row through a protected relation (of {}); nothing was deleted. \
+         `detail` says how many: `Cannot delete: 3 items refer to this category.`",
+        sources.join(", ")
+    );
+    for item in doc.paths.paths.values_mut() {
+        if let Some(delete) = item.delete.as_mut() {
+            delete
+                .responses
+                .responses
+                .insert("409".into(), error(&description).build().into());
+        }
+    }
 }
 
 /// Every operation of a writable resource.
 pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
-    let mut doc = read_only::<R>(info);
+    let mut doc = read_operations::<R>(info);
     let names = names::<R>();
     let query = &info.query;
     let read = reference(R::NAME);
@@ -656,5 +827,6 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
             .push((patch_name, fields_schema(&info.fields, Shape::Patch)));
     }
     doc.retain(actions, &names);
+    nest(&mut doc, info, &names);
     doc
 }

@@ -23,6 +23,7 @@ use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 
 use super::openapi::parameter;
 use crate::error::ApiResult;
+use crate::viewset::relations::{self, Relation};
 
 /// One pagination style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +93,8 @@ pub enum PageRequest {
 pub struct ListRequest {
     pub params: ListParams,
     pub page: PageRequest,
+    /// The relations to show expanded (`?expand=`), by index in the resource's relations.
+    pub expand: Vec<usize>,
 }
 
 /// What a page's envelope carries besides its rows. `count` is `None` for styles that do
@@ -115,11 +118,13 @@ impl ListRequest {
     pub fn parse(
         styles: Pagination,
         spec: &QuerySpec,
+        relations: &[Relation],
         query: &Query<'_>,
         defaults: &PageDefaults,
     ) -> Result<ListRequest, FieldErrors> {
         let mut errors = FieldErrors::new();
         let params = ListParams::parse_into(spec, query.pairs(), &mut errors);
+        let expand = relations::parse_expand(relations, query.get(relations::EXPAND), &mut errors);
         let mut chosen = None;
         for style in styles {
             let request =
@@ -138,7 +143,11 @@ impl ListRequest {
             }
         }
         let page = chosen.unwrap_or(PageRequest::PageNumber(page_number::Request::FIRST));
-        errors.into_result(ListRequest { params, page })
+        errors.into_result(ListRequest {
+            params,
+            page,
+            expand,
+        })
     }
 
     /// Fetches the page from the rows `repository` can see.
@@ -349,11 +358,12 @@ mod tests {
             search: FILTERING.search,
             ordering: FILTERING.ordering,
             default_ordering: FILTERING.default_ordering,
+            relations: Vec::new(),
         }
     }
 
     pub(super) fn parse(styles: Pagination, query: &str) -> Result<ListRequest, FieldErrors> {
-        ListRequest::parse(styles, &spec(), &Query::parse(query), &DEFAULTS)
+        ListRequest::parse(styles, &spec(), &[], &Query::parse(query), &DEFAULTS)
     }
 
     #[test]

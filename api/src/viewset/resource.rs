@@ -7,16 +7,20 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::web;
 use actix_web::web::Bytes;
 use domain::auth::Permission;
 use domain::fields::Fields;
 use domain::query::Filtering;
+use domain::query::Value;
 use infrastructure::repository::{Page, Table, Written, active_model};
-use sea_orm::{ActiveModelTrait, Condition, EntityTrait, IntoActiveModel};
+use sea_orm::{ActiveModelTrait, Condition, EntityName, EntityTrait, IntoActiveModel};
 use serde::Serialize;
+use serde_json::{Map, Value as Json};
 
 use super::conditional::Precondition;
 use super::pagination::{self, ListRequest, Pagination};
+use super::relations::{self, Graph, Relation};
 use super::{Ctx, body, respond, unique};
 use crate::error::{ApiError, ApiResult};
 
@@ -66,6 +70,13 @@ pub trait Resource: Sized + 'static {
         model
     }
 
+    /// The relations whose keys this resource's table holds, e.g.
+    /// `vec![Relation::to::<Categories>("category", Column::CategoryId, OnDelete::Protect)]`:
+    /// see [`Relation`]. The key column's field takes the relation's name.
+    fn relations() -> Vec<Relation> {
+        Vec::new()
+    }
+
     // ----- hooks -----
 
     /// DRF `has_permission`: may this request go on? Runs before every action, after
@@ -113,13 +124,18 @@ pub trait Resource: Sized + 'static {
     async fn list(ctx: &Ctx<'_>) -> ApiResult {
         let request = ctx.list_request()?;
         let page = Self::paginate_queryset(ctx, &request).await?;
-        respond::page::<Self>(ctx, &request, page)
+        respond::page::<Self>(ctx, &request, page).await
     }
 
     /// `GET /{path}/{id}/`: one row, with its ETag; 304 when `If-None-Match` matches it.
     async fn retrieve(ctx: &Ctx<'_>) -> ApiResult {
+        let expand = ctx.expand()?;
         let model = Self::get_object(ctx).await?;
-        respond::representation::<Self>(ctx, StatusCode::OK, model, None)
+        if expand.is_empty() {
+            respond::representation::<Self>(ctx, StatusCode::OK, model, None)
+        } else {
+            respond::expanded::<Self>(ctx, model, &expand).await
+        }
     }
 }
 
@@ -175,10 +191,17 @@ pub trait Writable: Resource {
 
     /// `POST /{path}/`: 201 with `Location`, `ETag` and the new row.
     async fn create(ctx: &Ctx<'_>, body: Bytes) -> ApiResult {
-        let values = body::parse(ctx.fields(), &body, false)?;
-        let model = Self::perform_create(ctx, active_model::<Self::Entity>(values)?)
-            .await
-            .map_err(unique::field_error::<Self>(ctx))?;
+        let mut object = body::object(&body)?;
+        // On a nested route the URL sets the relation, whatever the body says.
+        if let Some((relation, key)) = &ctx.parent {
+            object.insert(relation.name.to_string(), key_json(key));
+        }
+        let values = ctx.fields().check(object, false)?;
+        let kept = keep_keys(ctx, &values);
+        let model = match Self::perform_create(ctx, active_model::<Self::Entity>(values)?).await {
+            Ok(model) => model,
+            Err(error) => return Err(write_error::<Self>(ctx, error, kept).await),
+        };
         respond::created::<Self>(ctx, model)
     }
 
@@ -196,8 +219,11 @@ pub trait Writable: Resource {
     async fn destroy(ctx: &Ctx<'_>) -> ApiResult {
         let id = ctx.path_id::<Self>()?;
         check_object::<Self>(ctx).await?;
-        Self::perform_destroy(ctx, id, &Precondition::from_request(ctx.request)).await?;
-        Ok(HttpResponse::NoContent().finish())
+        match Self::perform_destroy(ctx, id, &Precondition::from_request(ctx.request)).await {
+            Ok(()) => Ok(HttpResponse::NoContent().finish()),
+            Err(refused @ ApiError::Referenced(_)) => Err(protected::<Self>(ctx, refused).await),
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -207,11 +233,60 @@ async fn write<R: Writable>(ctx: &Ctx<'_>, body: Bytes, partial: bool) -> ApiRes
     let id = ctx.path_id::<R>()?;
     check_object::<R>(ctx).await?;
     let values = not_found_first::<R, _>(ctx, body::parse(ctx.fields(), &body, partial)).await?;
+    let kept = keep_keys(ctx, &values);
     let values = active_model::<R::Entity>(values)?;
-    let model = R::perform_update(ctx, id, values, &Precondition::from_request(ctx.request))
+    match R::perform_update(ctx, id, values, &Precondition::from_request(ctx.request)).await {
+        Ok(model) => respond::representation::<R>(ctx, StatusCode::OK, model, None),
+        Err(error) => Err(write_error::<R>(ctx, error, kept).await),
+    }
+}
+
+/// A write's checked values, kept for explaining a foreign key's refusal when the
+/// resource has relations (nothing is copied otherwise).
+fn keep_keys(ctx: &Ctx<'_>, values: &Map<String, Json>) -> Option<Map<String, Json>> {
+    (!ctx.relations().is_empty()).then(|| values.clone())
+}
+
+/// A refused write in the client's terms: a unique field's or a relation's error (DRF's
+/// texts), else the error as it is.
+async fn write_error<R: Resource>(
+    ctx: &Ctx<'_>,
+    error: ApiError,
+    values: Option<Map<String, Json>>,
+) -> ApiError {
+    match (error, values) {
+        (refused @ ApiError::Referenced(_), Some(values)) => {
+            relations::invalid_key(ctx.db(), ctx.relations(), &values, refused).await
+        }
+        (error, _) => unique::field_error::<R>(ctx)(error),
+    }
+}
+
+/// A delete a foreign key refused: the on-delete 409 naming how many rows protect the row.
+async fn protected<R: Resource>(ctx: &Ctx<'_>, refused: ApiError) -> ApiError {
+    let (Some(graph), Some(raw)) = (
+        ctx.request.app_data::<web::Data<Graph>>(),
+        ctx.request.match_info().get("id"),
+    ) else {
+        return refused;
+    };
+    let kind = ctx.fields().kind_of(ctx.fields().primary_key);
+    let Some(key) = kind.and_then(|kind| Value::parse(kind, raw).ok()) else {
+        return refused;
+    };
+    let table = R::Entity::default().table_name();
+    graph
+        .protected(ctx.db(), table, R::NAME, &key, refused)
         .await
-        .map_err(unique::field_error::<R>(ctx))?;
-    respond::representation::<R>(ctx, StatusCode::OK, model, None)
+}
+
+/// A key as JSON, as a client would send it.
+fn key_json(key: &Value) -> Json {
+    match key {
+        Value::Integer(v) => Json::from(*v),
+        Value::Text(v) => Json::from(v.as_str()),
+        _ => Json::Null,
+    }
 }
 
 /// A resource that checks objects reaches the row of a write through `get_object` first.

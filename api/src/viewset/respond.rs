@@ -6,11 +6,13 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use infrastructure::repository::{Page, Repository, Table};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::Ctx;
 use super::conditional::{content_etag, etag, not_modified};
 use super::links::{detail_url, origin, with_query};
 use super::pagination::ListRequest;
+use super::relations;
 use super::resource::{Model, Resource};
 use crate::error::{ApiError, ApiResult};
 
@@ -55,6 +57,37 @@ fn mime_json() -> HeaderValue {
     HeaderValue::from_static("application/json")
 }
 
+/// A row's representation as a JSON object.
+fn object<R: Resource>(model: Model<R>) -> ApiResult<Map<String, Value>> {
+    match serde_json::to_value(R::Read::from(model)) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(ApiError::Internal(format!(
+            "{}'s representation is not a JSON object",
+            R::NAME
+        ))),
+    }
+}
+
+/// One row with the relations in `expand` showing their targets. Its ETag is its content's,
+/// since the targets change on their own.
+pub async fn expanded<R: Resource>(ctx: &Ctx<'_>, model: Model<R>, expand: &[usize]) -> ApiResult {
+    let mut rows = [object::<R>(model)?];
+    relations::expand(ctx.db(), ctx.relations(), expand, &mut rows).await?;
+    let [row] = rows;
+    let body = json_bytes(&row)?;
+    let tag = content_etag(&body);
+    let tag_value = HeaderValue::from_str(&tag).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if not_modified(ctx.request, &tag) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag_value))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, tag_value))
+        .content_type(mime_json())
+        .body(body))
+}
+
 /// 201 with the new row, its `Location` and its `ETag`.
 pub fn created<R: Resource>(ctx: &Ctx<'_>, model: Model<R>) -> ApiResult {
     let location = detail_url(ctx, R::PATH, <R::Entity as Table>::key(&model));
@@ -75,18 +108,38 @@ struct Body<T> {
     results: Vec<T>,
 }
 
-/// A page of rows with the links its pagination style makes.
-pub fn page<R: Resource>(ctx: &Ctx<'_>, request: &ListRequest, page: Page<Model<R>>) -> ApiResult {
+/// A page of rows with the links its pagination style makes; relations in `expand` show
+/// their targets (one statement per relation for the whole page).
+pub async fn page<R: Resource>(
+    ctx: &Ctx<'_>,
+    request: &ListRequest,
+    page: Page<Model<R>>,
+) -> ApiResult {
     let origin = origin(ctx);
     let link = |changes: &[(&str, Option<String>)]| Some(with_query(ctx.request, &origin, changes));
     let envelope = request.envelope(&page, &link)?;
-    let results: Vec<R::Read> = page.rows.into_iter().map(R::Read::from).collect();
-    let body = json_bytes(&Body {
-        count: envelope.count,
-        next: envelope.next,
-        previous: envelope.previous,
-        results,
-    })?;
+    let body = if request.expand.is_empty() {
+        let results: Vec<R::Read> = page.rows.into_iter().map(R::Read::from).collect();
+        json_bytes(&Body {
+            count: envelope.count,
+            next: envelope.next,
+            previous: envelope.previous,
+            results,
+        })?
+    } else {
+        let mut results = page
+            .rows
+            .into_iter()
+            .map(object::<R>)
+            .collect::<ApiResult<Vec<_>>>()?;
+        relations::expand(ctx.db(), ctx.relations(), &request.expand, &mut results).await?;
+        json_bytes(&Body {
+            count: envelope.count,
+            next: envelope.next,
+            previous: envelope.previous,
+            results,
+        })?
+    };
     let mut response = HttpResponse::Ok();
     response.content_type(mime_json());
     if let Some(Some(_)) = envelope.count {

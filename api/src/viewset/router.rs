@@ -2,11 +2,14 @@
 //! and without the trailing slash (no redirects), for the actions the resource has.
 
 use actix_web::web::{self, ServiceConfig};
+use sea_orm::EntityName;
 
 use super::actions::Actions;
+use super::context::Nested;
 use super::handlers;
 use super::metadata::ResourceInfo;
 use super::openapi::{self, ResourceDoc};
+use super::relations::{Graph, Incoming, OnDelete};
 use super::resource::{Resource, Writable};
 
 type Registration = Box<dyn Fn(&mut ServiceConfig) + Send + Sync>;
@@ -16,6 +19,8 @@ type Registration = Box<dyn Fn(&mut ServiceConfig) + Send + Sync>;
 pub struct Router {
     registrations: Vec<Registration>,
     docs: Vec<ResourceDoc>,
+    /// Every registered relation, by target: what deleting a target involves.
+    incoming: Vec<Incoming>,
 }
 
 type Routes = fn(actix_web::Resource, actix_web::Resource, Actions) -> Pair;
@@ -100,6 +105,28 @@ impl Router {
         routes: Routes,
     ) -> Router {
         self.docs.push(doc);
+        let source_table = R::Entity::default().table_name();
+        self.incoming
+            .extend(info.relations.iter().map(|relation| Incoming {
+                target_table: relation.target.table,
+                target_path: relation.target.path,
+                source_name: R::NAME,
+                source_path: R::PATH,
+                source_table,
+                column: relation.column,
+                on_delete: relation.on_delete,
+            }));
+        for doc in &mut self.docs {
+            let sources: Vec<&str> = self
+                .incoming
+                .iter()
+                .filter(|i| i.target_path == doc.tag.0 && i.on_delete == OnDelete::Protect)
+                .map(|i| i.source_path)
+                .collect();
+            if !sources.is_empty() {
+                openapi::document_protection(doc, &sources);
+            }
+        }
         self.registrations
             .push(Box::new(move |config: &mut ServiceConfig| {
                 let path = R::PATH.trim_matches('/');
@@ -129,6 +156,7 @@ impl Router {
                         )
                         .default_service(web::to(handlers::list_not_allowed)),
                     );
+                    nested::<R>(config, &info, routes);
                     if actions.detail() {
                         config.service(
                             detail
@@ -156,8 +184,43 @@ impl Router {
 
     /// Installs every registered resource's routes.
     pub fn configure(&self, config: &mut ServiceConfig) {
+        config.app_data(web::Data::new(Graph {
+            incoming: self.incoming.clone(),
+        }));
         for registration in &self.registrations {
             registration(config);
         }
     }
+}
+
+/// drf-nested-routers: for each relation, `GET` and `POST /{target}/{parent}/{path}/` (with
+/// and without the trailing slash) list and create the rows that refer to the target row,
+/// when the resource has those actions.
+fn nested<R: Resource>(config: &mut ServiceConfig, info: &web::Data<ResourceInfo>, routes: Routes) {
+    let actions = info.actions.and(Actions::LIST | Actions::CREATE);
+    if actions.is_empty() {
+        return;
+    }
+    let path = R::PATH.trim_matches('/');
+    for (i, relation) in info.relations.iter().enumerate() {
+        let name = nested_pattern(relation.target.path, path);
+        for pattern in [name.trim_end_matches('/').to_string(), name.clone()] {
+            let list = web::resource(pattern)
+                .name(&name)
+                .app_data(info.clone())
+                .app_data(Nested(i));
+            let (list, _) = routes(list, web::resource(""), actions);
+            config.service(
+                list.route(
+                    web::method(actix_web::http::Method::OPTIONS).to(handlers::list_options::<R>),
+                )
+                .default_service(web::to(handlers::list_not_allowed)),
+            );
+        }
+    }
+}
+
+/// `/categories/{parent}/items/`.
+pub fn nested_pattern(target: &str, path: &str) -> String {
+    format!("/{}/{{parent}}/{path}/", target.trim_matches('/'))
 }

@@ -12,6 +12,7 @@ use domain::fields::{Field, Fields};
 
 use super::Ctx;
 use super::metadata::label;
+use super::relations::verbose_name;
 use super::resource::Resource;
 use crate::error::ApiError;
 
@@ -49,19 +50,6 @@ fn message(resource: &str, field: &str) -> String {
         verbose_name(resource),
         label(field).to_lowercase()
     )
-}
-
-/// `Category` -> `category`, `BookAuthor` -> `book author`, as Django derives a model's
-/// verbose name from its class name.
-fn verbose_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push(' ');
-        }
-        out.extend(c.to_lowercase());
-    }
-    out
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod logs;
 mod metrics;
 mod outage;
 mod pagination;
+mod relations;
 mod security;
 mod shutdown;
 mod timeouts;

@@ -21,6 +21,8 @@ pub enum Value {
     Boolean(bool),
     Text(String),
     DateTime(DateTime<Utc>),
+    /// No value: a cursor's position in a nullable ordering key (a row without a target).
+    Null,
 }
 
 impl Value {
@@ -57,17 +59,44 @@ impl Value {
 }
 
 /// One condition: `field <lookup> value`; `values` holds several only for [`Lookup::In`].
+/// With `via`, `field` is a field of the relation's target: the rows whose target matches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     pub field: &'static str,
+    pub via: Option<&'static str>,
     pub lookup: Lookup,
     pub values: Vec<Value>,
 }
 
+/// One ordering key. With `via`, `field` is a field of the relation's target
+/// (`ordering=category__name`); rows without a target (`nullable`) sort last ascending and
+/// first descending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderBy {
     pub field: &'static str,
     pub descending: bool,
+    pub via: Option<&'static str>,
+    pub nullable: bool,
+}
+
+impl OrderBy {
+    /// An ordering key on one of the resource's own fields.
+    pub fn own(field: &'static str, descending: bool) -> OrderBy {
+        OrderBy {
+            field,
+            descending,
+            via: None,
+            nullable: false,
+        }
+    }
+
+    /// Its name in `?ordering=` (without `-`).
+    pub fn name(&self) -> String {
+        match self.via {
+            Some(relation) => format!("{relation}__{}", self.field),
+            None => self.field.to_string(),
+        }
+    }
 }
 
 /// How `count` is computed for page-number and limit/offset pages.
@@ -140,7 +169,7 @@ impl ListParams {
     ) -> ListParams {
         let mut raw = RawParams::default();
         // Raw filter values by parameter, in order of first appearance.
-        let mut raw_filters: Vec<(String, (&'static str, FieldKind, Lookup), String)> = Vec::new();
+        let mut raw_filters: Vec<(String, Param, String)> = Vec::new();
         for (key, value) in pairs {
             if raw.take(&key, &value) {
                 continue;
@@ -150,7 +179,7 @@ impl ListParams {
             };
             match raw_filters.iter_mut().find(|(name, ..)| *name == key) {
                 // `?id__in=1&id__in=2` means `?id__in=1,2`; otherwise the last value wins.
-                Some((_, (.., Lookup::In), existing)) => {
+                Some((_, param, existing)) if param.lookup == Lookup::In => {
                     existing.push(',');
                     existing.push_str(&value);
                 }
@@ -159,8 +188,8 @@ impl ListParams {
             }
         }
         let mut filters = Vec::new();
-        for (key, (field, kind, lookup), value) in raw_filters {
-            match parse_filter(field, kind, lookup, &value) {
+        for (key, param, value) in raw_filters {
+            match parse_filter(param, &value) {
                 Ok(Some(filter)) => filters.push(filter),
                 Ok(None) => {}
                 Err(message) => errors.add(key, message),
@@ -180,7 +209,7 @@ impl ListParams {
 pub fn ordering_key(ordering: &[OrderBy]) -> String {
     let parts: Vec<String> = ordering
         .iter()
-        .map(|o| format!("{}{}", if o.descending { "-" } else { "" }, o.field))
+        .map(|o| format!("{}{}", if o.descending { "-" } else { "" }, o.name()))
         .collect();
     parts.join(",")
 }
@@ -211,25 +240,64 @@ impl RawParams {
     }
 }
 
-/// `price__gte` -> (`price`, Float, Gte) when `price` declares `gte`.
-fn filter_param(spec: &QuerySpec, key: &str) -> Option<(&'static str, FieldKind, Lookup)> {
+/// A filter parameter resolved: field, relation, kind, lookup.
+#[derive(Clone, Copy)]
+struct Param {
+    field: &'static str,
+    via: Option<&'static str>,
+    kind: FieldKind,
+    lookup: Lookup,
+}
+
+/// `price__gte` -> (`price`, Float, Gte) when `price` declares `gte`; for a relation
+/// `category`: `category`, `category__in`, `category__isnull` (when nullable), and the
+/// target's declared filters as `category__name__icontains`.
+fn filter_param(spec: &QuerySpec, key: &str) -> Option<Param> {
     let (field, suffix) = key.split_once("__").unwrap_or((key, ""));
-    let (name, lookups) = spec.filters.iter().find(|(name, _)| *name == field)?;
-    let lookup = lookups
-        .iter()
-        .copied()
-        .find(|lookup| lookup.suffix() == suffix)?;
-    Some((name, spec.kind_of(name)?, lookup))
+    if let Some((name, lookups)) = spec.filters.iter().find(|(name, _)| *name == field) {
+        let lookup = lookups
+            .iter()
+            .copied()
+            .find(|lookup| lookup.suffix() == suffix)?;
+        return Some(Param {
+            field: name,
+            via: None,
+            kind: spec.kind_of(name)?,
+            lookup,
+        });
+    }
+    let relation = spec.relation(field)?;
+    let own = |kind, lookup| {
+        Some(Param {
+            field: relation.name,
+            via: None,
+            kind,
+            lookup,
+        })
+    };
+    match suffix {
+        "" => own(relation.key_kind, Lookup::Exact),
+        "in" => own(relation.key_kind, Lookup::In),
+        "isnull" if relation.nullable => own(FieldKind::Boolean, Lookup::IsNull),
+        through => {
+            let param = filter_param(&relation.target, through).filter(|p| p.via.is_none())?;
+            Some(Param {
+                via: Some(relation.name),
+                ..param
+            })
+        }
+    }
 }
 
 /// An empty text value means "no filter", as in django-filter; an empty number, boolean or
 /// date is a bad value like any other.
-fn parse_filter(
-    field: &'static str,
-    kind: FieldKind,
-    lookup: Lookup,
-    raw: &str,
-) -> Result<Option<Filter>, String> {
+fn parse_filter(param: Param, raw: &str) -> Result<Option<Filter>, String> {
+    let Param {
+        field,
+        via,
+        kind,
+        lookup,
+    } = param;
     if raw.is_empty() && kind == FieldKind::Text {
         return Ok(None);
     }
@@ -256,6 +324,7 @@ fn parse_filter(
     }
     Ok(Some(Filter {
         field,
+        via,
         lookup,
         values,
     }))
@@ -278,14 +347,13 @@ fn parse_ordering(spec: &QuerySpec, raw: Option<&str>, errors: &mut FieldErrors)
             Some(name) => (true, name),
             None => (false, term),
         };
-        match spec
-            .ordering
-            .iter()
-            .chain([&spec.primary_key])
-            .find(|field| **field == name)
-        {
-            Some(field) if !ordering.iter().any(|o| o.field == *field) => {
-                ordering.push(OrderBy { field, descending })
+        match ordering_field(spec, name, descending) {
+            Some(order)
+                if !ordering
+                    .iter()
+                    .any(|o| o.field == order.field && o.via == order.via) =>
+            {
+                ordering.push(order)
             }
             Some(_) => {}
             None => invalid.push(name),
@@ -297,21 +365,42 @@ fn parse_ordering(spec: &QuerySpec, raw: Option<&str>, errors: &mut FieldErrors)
             format!(
                 "Invalid ordering field: {}. Allowed: {}.",
                 invalid.join(", "),
-                spec.ordering.join(", ")
+                spec.ordering_names().join(", ")
             ),
         );
     }
     // The primary key breaks ties, in the direction of the last field, so that one index
     // on `(field, key)` serves the ordering both ways (and keyset pages compare the pair
     // as a row).
-    if !ordering.iter().any(|o| o.field == spec.primary_key) {
+    if !ordering
+        .iter()
+        .any(|o| o.field == spec.primary_key && o.via.is_none())
+    {
         let descending = ordering.last().is_some_and(|o| o.descending);
-        ordering.push(OrderBy {
-            field: spec.primary_key,
-            descending,
-        });
+        ordering.push(OrderBy::own(spec.primary_key, descending));
     }
     ordering
+}
+
+/// `price`, or `category__name` for a relation's target's orderable field.
+fn ordering_field(spec: &QuerySpec, name: &str, descending: bool) -> Option<OrderBy> {
+    if let Some(field) = spec
+        .ordering
+        .iter()
+        .chain([&spec.primary_key])
+        .find(|field| **field == name)
+    {
+        return Some(OrderBy::own(field, descending));
+    }
+    let (relation, field) = name.split_once("__")?;
+    let relation = spec.relation(relation)?;
+    let field = relation.target.ordering.iter().find(|f| **f == field)?;
+    Some(OrderBy {
+        field,
+        descending,
+        via: Some(relation.name),
+        nullable: relation.nullable,
+    })
 }
 
 /// DRF's SearchFilter splits on whitespace and commas; every term must match some field.
@@ -361,6 +450,7 @@ mod tests {
             search: &["name"],
             ordering: &["name", "price"],
             default_ordering: &["id"],
+            relations: Vec::new(),
         }
     }
 
@@ -382,13 +472,7 @@ mod tests {
     #[test]
     fn defaults_to_the_primary_key_order() {
         let params = parse("").unwrap();
-        assert_eq!(
-            params.ordering,
-            vec![OrderBy {
-                field: "id",
-                descending: false
-            }]
-        );
+        assert_eq!(params.ordering, vec![OrderBy::own("id", false)]);
         assert!(params.filters.is_empty() && params.search.is_empty());
     }
 
@@ -400,16 +484,19 @@ mod tests {
         assert_eq!(params.filters.len(), 5);
         assert!(params.filters.contains(&Filter {
             field: "id",
+            via: None,
             lookup: Lookup::In,
             values: vec![Value::Integer(1), Value::Integer(2), Value::Integer(3)]
         }));
         assert!(params.filters.contains(&Filter {
             field: "price",
+            via: None,
             lookup: Lookup::Lte,
             values: vec![Value::Float(20.5)]
         }));
         assert!(params.filters.contains(&Filter {
             field: "in_stock",
+            via: None,
             lookup: Lookup::Exact,
             values: vec![Value::Boolean(true)]
         }));
@@ -444,11 +531,13 @@ mod tests {
         assert_eq!(ordering_key(&params.ordering), "-price,name,id");
         assert!(params.filters.contains(&Filter {
             field: "id",
+            via: None,
             lookup: Lookup::In,
             values: vec![Value::Integer(1), Value::Integer(2), Value::Integer(3)]
         }));
         assert!(params.filters.contains(&Filter {
             field: "price",
+            via: None,
             lookup: Lookup::Gte,
             values: vec![Value::Float(2.0)]
         }));
@@ -496,7 +585,7 @@ mod tests {
 
     #[test]
     fn every_filter_parameter_is_listed() {
-        let params: Vec<String> = spec().filter_params().map(|(name, ..)| name).collect();
+        let params: Vec<String> = spec().filter_params().into_iter().map(|p| p.name).collect();
         assert!(params.contains(&"price__gte".to_string()) && params.contains(&"name".to_string()));
         assert!(spec().check().is_ok());
     }

@@ -36,10 +36,12 @@ pub enum Lookup {
     Lte,
     IContains,
     IStartsWith,
+    /// `?category__isnull=true`: relations only.
+    IsNull,
 }
 
 impl Lookup {
-    pub const ALL: [Lookup; 8] = [
+    pub const ALL: [Lookup; 9] = [
         Lookup::Exact,
         Lookup::In,
         Lookup::Gt,
@@ -48,6 +50,7 @@ impl Lookup {
         Lookup::Lte,
         Lookup::IContains,
         Lookup::IStartsWith,
+        Lookup::IsNull,
     ];
 
     /// The suffix after `__` in a parameter name; empty for `Exact` (`?name=`).
@@ -61,6 +64,7 @@ impl Lookup {
             Lookup::Lte => "lte",
             Lookup::IContains => "icontains",
             Lookup::IStartsWith => "istartswith",
+            Lookup::IsNull => "isnull",
         }
     }
 
@@ -83,6 +87,7 @@ impl Lookup {
             Lookup::Lte => "less than or equal to",
             Lookup::IContains => "contains, case-insensitive",
             Lookup::IStartsWith => "starts with, case-insensitive",
+            Lookup::IsNull => "has no target (`true`) or has one (`false`)",
         }
     }
 }
@@ -95,7 +100,7 @@ pub struct Filtering {
     pub filters: &'static [(&'static str, &'static [Lookup])],
     /// Fields `?search=` matches, case-insensitively, as substrings (`search_fields`).
     pub search: &'static [&'static str],
-    /// Fields `?ordering=` accepts (`ordering_fields`); they must not be nullable.
+    /// Fields `?ordering=` accepts (`ordering_fields`).
     pub ordering: &'static [&'static str],
     /// Ordering when the request names none, e.g. `&["-created_at"]`. The primary key
     /// breaks every tie.
@@ -115,6 +120,38 @@ pub struct QuerySpec {
     pub search: &'static [&'static str],
     pub ordering: &'static [&'static str],
     pub default_ordering: &'static [&'static str],
+    /// The relations of the resource: filters and orderings through them.
+    pub relations: Vec<RelatedQuery>,
+}
+
+/// A relation as lists see it (the resource's field `name`, stored in `column`, holds the
+/// key of a row of `table`): `?category=`, `?category__in=`, `?category__isnull=`, the
+/// target's declared filters as `?category__name__icontains=`, and its orderings as
+/// `?ordering=category__name`.
+#[derive(Debug, Clone)]
+pub struct RelatedQuery {
+    pub name: &'static str,
+    pub column: &'static str,
+    /// The kind of the target's key (and so of the column).
+    pub key_kind: FieldKind,
+    /// The column may be null: rows without a target.
+    pub nullable: bool,
+    /// The target's table.
+    pub table: &'static str,
+    /// What the target's lists accept (without its own relations).
+    pub target: QuerySpec,
+}
+
+/// One filter parameter a list understands, e.g. `category__name__icontains`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterParam {
+    pub name: String,
+    /// The field: the resource's own, or, with `via`, the target's.
+    pub field: &'static str,
+    /// The relation the filter goes through.
+    pub via: Option<&'static str>,
+    pub kind: FieldKind,
+    pub lookup: Lookup,
 }
 
 impl QuerySpec {
@@ -127,7 +164,30 @@ impl QuerySpec {
             search: filtering.search,
             ordering: filtering.ordering,
             default_ordering: filtering.default_ordering,
+            relations: Vec::new(),
         }
+    }
+
+    /// The relation named `name`.
+    pub fn relation(&self, name: &str) -> Option<&RelatedQuery> {
+        self.relations.iter().find(|r| r.name == name)
+    }
+
+    /// The column of field `name`: a relation's column, else the field's own name.
+    pub fn column_of<'s>(&'s self, name: &'s str) -> &'s str {
+        self.relation(name).map_or(name, |r| r.column)
+    }
+
+    /// Every value `?ordering=` accepts (without `-`): the declared fields, then each
+    /// relation's target's as `category__name`.
+    pub fn ordering_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.ordering.iter().map(|f| f.to_string()).collect();
+        for relation in &self.relations {
+            for field in relation.target.ordering {
+                names.push(format!("{}__{field}", relation.name));
+            }
+        }
+        names
     }
 
     pub fn kind_of(&self, field: &str) -> Option<FieldKind> {
@@ -137,15 +197,47 @@ impl QuerySpec {
             .map(|(_, kind)| *kind)
     }
 
-    /// Every filter parameter, e.g. `("price__gte", "price", FieldKind::Float, Lookup::Gte)`.
-    pub fn filter_params(
+    /// Every filter parameter: the declared ones (`price__gte`), then per relation its own
+    /// (`category`, `category__in`, `category__isnull` when nullable) and its target's
+    /// (`category__name__icontains`).
+    pub fn filter_params(&self) -> Vec<FilterParam> {
+        let mut params: Vec<FilterParam> = self.own_filter_params(None).collect();
+        for relation in &self.relations {
+            let mut lookups = vec![Lookup::Exact, Lookup::In];
+            if relation.nullable {
+                lookups.push(Lookup::IsNull);
+            }
+            params.extend(lookups.into_iter().map(|lookup| FilterParam {
+                name: lookup.param_name(relation.name),
+                field: relation.name,
+                via: None,
+                kind: relation.key_kind,
+                lookup,
+            }));
+            params.extend(relation.target.own_filter_params(Some(relation.name)));
+        }
+        params
+    }
+
+    fn own_filter_params(
         &self,
-    ) -> impl Iterator<Item = (String, &'static str, FieldKind, Lookup)> + '_ {
+        via: Option<&'static str>,
+    ) -> impl Iterator<Item = FilterParam> + '_ {
         self.filters.iter().flat_map(move |(field, lookups)| {
             let kind = self.kind_of(field).unwrap_or(FieldKind::Text);
-            lookups
-                .iter()
-                .map(move |lookup| (lookup.param_name(field), *field, kind, *lookup))
+            lookups.iter().map(move |lookup| {
+                let name = lookup.param_name(field);
+                FilterParam {
+                    name: match via {
+                        Some(relation) => format!("{relation}__{name}"),
+                        None => name,
+                    },
+                    field,
+                    via,
+                    kind,
+                    lookup: *lookup,
+                }
+            })
         })
     }
 

@@ -3,6 +3,7 @@
 //! statement, `Db` runs it on a connection lent for that statement alone.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use sea_orm::{
@@ -31,6 +32,7 @@ pub enum Wire {
 pub struct Db {
     shared: DatabaseConnection,
     leases: Option<Arc<Leases>>,
+    stats: Arc<PoolStats>,
 }
 
 impl Db {
@@ -57,13 +59,21 @@ impl Db {
             DbBackend::Postgres if keep > 0 => Some(Arc::new(Leases::new(
                 shared.get_postgres_connection_pool().clone(),
                 keep,
-                stats,
+                stats.clone(),
                 wire,
                 retain,
             ))),
             _ => None,
         };
-        Db { shared, leases }
+        Db {
+            shared,
+            leases,
+            stats,
+        }
+    }
+
+    fn count(&self) {
+        self.stats.statements.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn shared(&self) -> &DatabaseConnection {
@@ -108,6 +118,7 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        self.count();
         let Some(leases) = &self.leases else {
             return self.shared.execute_raw(statement).await;
         };
@@ -123,11 +134,15 @@ impl ConnectionTrait for Db {
                 self.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
                     .await
             }
-            None => self.shared.execute_unprepared(sql).await,
+            None => {
+                self.count();
+                self.shared.execute_unprepared(sql).await
+            }
         }
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.count();
         let Some(leases) = &self.leases else {
             return self.shared.query_one_raw(statement).await;
         };
@@ -138,6 +153,7 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.count();
         let Some(leases) = &self.leases else {
             return self.shared.query_all_raw(statement).await;
         };

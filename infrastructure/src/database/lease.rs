@@ -59,6 +59,8 @@ pub struct PoolStats {
     pub waiting: AtomicI64,
     /// Connections closed after a connection-level failure or a failed check.
     pub discarded: AtomicU64,
+    /// Statements the workers sent (`db_statements_total`): what requests cost the database.
+    pub statements: AtomicU64,
     /// When a connection last failed, in nanoseconds after [`epoch`] (0: never).
     last_failure: AtomicU64,
 }

@@ -20,8 +20,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Bumped by every write; the ETag.
     pub version: i64,
-    /// The item's category (`categories.id`, `ON DELETE RESTRICT`), or none. Hidden from
-    /// clients until the relation layer serves it (`domain::item::rules`).
+    /// The item's category (`categories.id`, `ON DELETE RESTRICT`), or none: the relation
+    /// `category` (`api::resources::Items`).
     pub category_id: Option<i64>,
 }
 
@@ -58,6 +58,7 @@ impl From<Model> for Item {
             description: m.description,
             price: m.price,
             in_stock: m.in_stock,
+            category: m.category_id,
             created_at: m.created_at.into(),
             updated_at: m.updated_at.into(),
         }

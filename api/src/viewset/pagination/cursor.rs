@@ -170,7 +170,16 @@ impl Cursor {
         let values = ordering
             .iter()
             .zip(wire.p)
-            .map(|(order, json)| from_json(spec.kind_of(order.field)?, json))
+            .map(|(order, json)| {
+                let kind = match order.via {
+                    Some(via) => spec.relation(via)?.target.kind_of(order.field)?,
+                    None => spec.kind_of(order.field)?,
+                };
+                match json {
+                    Json::Null if order.nullable => Some(Value::Null),
+                    json => from_json(kind, json),
+                }
+            })
             .collect::<Option<Vec<Value>>>()?;
         Some(Cursor {
             before: wire.b,
@@ -186,6 +195,7 @@ fn to_json(value: &Value) -> Json {
         Value::Boolean(v) => Json::from(*v),
         Value::Text(v) => Json::from(v.as_str()),
         Value::DateTime(v) => Json::from(v.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        Value::Null => Json::Null,
     }
 }
 
@@ -210,18 +220,9 @@ mod tests {
 
     fn ordering() -> Vec<OrderBy> {
         vec![
-            OrderBy {
-                field: "price",
-                descending: true,
-            },
-            OrderBy {
-                field: "at",
-                descending: false,
-            },
-            OrderBy {
-                field: "id",
-                descending: false,
-            },
+            OrderBy::own("price", true),
+            OrderBy::own("at", false),
+            OrderBy::own("id", false),
         ]
     }
 

@@ -1,0 +1,383 @@
+//! Relations between resources (DRF's `ForeignKey` with `PrimaryKeyRelatedField`), declared
+//! once on the resource that holds the key:
+//!
+//! ```ignore
+//! fn relations() -> Vec<Relation> {
+//!     vec![Relation::to::<Categories>("category", item::Column::CategoryId, OnDelete::Protect)]
+//! }
+//! ```
+//!
+//! From the declaration come: the field `category` (the target's key, or `null`; writes
+//! take the key, with DRF's errors), `?expand=category` (the target's representation, one
+//! statement per page), the filters `category`, `category__in`, `category__isnull` and the
+//! target's own through the relation (`category__name__icontains`), orderings by the
+//! target's fields (`category__name`), the nested routes `/categories/{id}/items/`, and the
+//! 409 that deleting a protected target answers.
+//!
+//! The database enforces the relation: the table's migration creates the foreign key with
+//! the declared `ON DELETE` (`RESTRICT`, `SET NULL` or `CASCADE`), so no race can store a
+//! dangling key and a delete's effects happen in its one statement.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use domain::FieldErrors;
+use domain::fields::{Fields, invalid_pk};
+use domain::query::{FieldKind, QuerySpec, RelatedQuery, Value};
+use infrastructure::PersistenceError;
+use infrastructure::database::Db;
+use infrastructure::repository::{Repository, count_referencing, model_fields};
+use sea_orm::{ColumnTrait, Condition, EntityName};
+use serde_json::{Map, Value as Json};
+
+use super::resource::Resource;
+use crate::error::{ApiError, ApiResult};
+
+/// What deleting a relation's target does to the rows that refer to it (Django's
+/// `on_delete`). The foreign key's `ON DELETE` in the table's migration must say the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    /// The delete is refused (409) while rows refer to the target (`ON DELETE RESTRICT`).
+    Protect,
+    /// The rows' key becomes `null` (`ON DELETE SET NULL`; the column must be nullable).
+    SetNull,
+    /// The rows are deleted too (`ON DELETE CASCADE`).
+    Cascade,
+}
+
+impl OnDelete {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnDelete::Protect => "protect",
+            OnDelete::SetNull => "set_null",
+            OnDelete::Cascade => "cascade",
+        }
+    }
+}
+
+type Fetched<'a> = Pin<Box<dyn Future<Output = Result<Vec<Json>, PersistenceError>> + 'a>>;
+
+/// The target of a relation, resolved when the relation is declared.
+pub struct Target {
+    /// e.g. `Category`.
+    pub name: &'static str,
+    /// e.g. `categories`.
+    pub path: &'static str,
+    pub table: &'static str,
+    /// The key field (and column).
+    pub key: &'static str,
+    pub key_kind: FieldKind,
+    /// What the target's lists accept: filters and orderings through the relation.
+    pub query: QuerySpec,
+    /// The rows with these keys, as the target's representation.
+    fetch: for<'a> fn(&'a Db, &'a [Value]) -> Fetched<'a>,
+}
+
+impl Target {
+    fn of<T: Resource>() -> Target {
+        let fields: Fields = T::fields(model_fields::<T::Entity>());
+        let key = fields.primary_key;
+        Target {
+            name: T::NAME,
+            path: T::PATH,
+            table: T::Entity::default().table_name(),
+            key,
+            key_kind: fields.kind_of(key).unwrap_or(FieldKind::Integer),
+            query: QuerySpec::new(&fields, T::FILTERING),
+            fetch: fetch::<T>,
+        }
+    }
+}
+
+/// The rows of `T` with the given keys, as `T`'s representation, in one statement.
+fn fetch<'a, T: Resource>(db: &'a Db, keys: &'a [Value]) -> Fetched<'a> {
+    Box::pin(async move {
+        let rows = Repository::<T::Entity>::new(db, Condition::all())
+            .get_many(keys)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                serde_json::to_value(T::Read::from(row))
+                    .map_err(|e| PersistenceError::Unexpected(e.to_string()))
+            })
+            .collect()
+    })
+}
+
+/// A relation declared by the resource that holds the key.
+pub struct Relation {
+    /// The field clients see, e.g. `category`.
+    pub name: &'static str,
+    /// The column that holds the target's key, e.g. `category_id`.
+    pub column: &'static str,
+    /// The column may be null: rows without a target.
+    pub nullable: bool,
+    pub on_delete: OnDelete,
+    pub target: Target,
+}
+
+impl Relation {
+    /// A relation named `name` to resource `T`, whose key `column` holds.
+    ///
+    /// # Panics
+    /// When `SetNull` is declared on a column that cannot be null: a programming error,
+    /// reported when the resource is registered.
+    pub fn to<T: Resource>(
+        name: &'static str,
+        column: impl ColumnTrait,
+        on_delete: OnDelete,
+    ) -> Relation {
+        let nullable = column.def().is_null();
+        assert!(
+            nullable || on_delete != OnDelete::SetNull,
+            "relation `{name}`: set_null needs a nullable column"
+        );
+        Relation {
+            name,
+            column: column.as_str(),
+            nullable,
+            on_delete,
+            target: Target::of::<T>(),
+        }
+    }
+
+    /// How lists see the relation.
+    pub fn query(&self) -> RelatedQuery {
+        RelatedQuery {
+            name: self.name,
+            column: self.column,
+            key_kind: self.target.key_kind,
+            nullable: self.nullable,
+            table: self.target.table,
+            target: self.target.query.clone(),
+        }
+    }
+
+    /// A key the client sent, as a query value.
+    pub fn key(&self, json: &Json) -> Option<Value> {
+        match json {
+            Json::Number(n) => n.as_i64().map(Value::Integer),
+            Json::String(s) => Some(Value::Text(s.clone())),
+            _ => None,
+        }
+    }
+
+    /// The key in a URL path segment (`/categories/{id}/items/`).
+    pub fn key_from_path(&self, raw: &str) -> Option<Value> {
+        Value::parse(self.target.key_kind, raw).ok()
+    }
+
+    /// Does a target row with this key exist?
+    pub async fn exists(&self, db: &Db, key: &Value) -> ApiResult<bool> {
+        Ok(!(self.target.fetch)(db, std::slice::from_ref(key))
+            .await?
+            .is_empty())
+    }
+}
+
+/// Gives each relation its field: the key column's field takes the relation's name.
+pub fn fields(mut fields: Fields, relations: &[Relation]) -> Fields {
+    for relation in relations {
+        assert_eq!(
+            fields.kind_of(relation.column),
+            Some(relation.target.key_kind),
+            "relation `{}`: column `{}` does not hold {}'s key",
+            relation.name,
+            relation.column,
+            relation.target.name
+        );
+        fields = fields.field(relation.column, |f| {
+            f.relation(relation.name, relation.target.name)
+                .help_text("The key of the related row; `expand` shows the row instead.")
+        });
+    }
+    fields
+}
+
+/// `?expand=category,owner`: the relations to show expanded, checked against `relations`.
+pub fn parse_expand(
+    relations: &[Relation],
+    raw: Option<&str>,
+    errors: &mut FieldErrors,
+) -> Vec<usize> {
+    let mut chosen = Vec::new();
+    let mut invalid = Vec::new();
+    for name in raw
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match relations.iter().position(|r| r.name == name) {
+            Some(i) if !chosen.contains(&i) => chosen.push(i),
+            Some(_) => {}
+            None => invalid.push(name.chars().take(100).collect::<String>()),
+        }
+    }
+    if !invalid.is_empty() {
+        let allowed: Vec<&str> = relations.iter().map(|r| r.name).collect();
+        errors.add(
+            EXPAND,
+            format!(
+                "Invalid expand value: {}. Allowed: {}.",
+                invalid.join(", "),
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+        );
+    }
+    chosen
+}
+
+/// The query parameter that asks for expanded relations.
+pub const EXPAND: &str = "expand";
+
+/// Replaces, in each representation, the key of every relation in `expand` with the
+/// target's representation (`null` stays `null`): one statement per relation for all the
+/// rows together, never one per row.
+pub async fn expand(
+    db: &Db,
+    relations: &[Relation],
+    expand: &[usize],
+    rows: &mut [Map<String, Json>],
+) -> ApiResult<()> {
+    for relation in expand.iter().filter_map(|i| relations.get(*i)) {
+        let mut keys: Vec<Value> = Vec::new();
+        for row in rows.iter() {
+            if let Some(key) = row.get(relation.name).and_then(|k| relation.key(k))
+                && !keys.contains(&key)
+            {
+                keys.push(key);
+            }
+        }
+        if keys.is_empty() {
+            continue;
+        }
+        let targets: HashMap<String, Json> = (relation.target.fetch)(db, &keys)
+            .await?
+            .into_iter()
+            .filter_map(|target| Some((key_text(target.get(relation.target.key)?), target)))
+            .collect();
+        for row in rows.iter_mut() {
+            if let Some(slot) = row.get_mut(relation.name)
+                && let Some(target) = targets.get(&key_text(slot))
+            {
+                *slot = target.clone();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A key as text, to match a row's key with its target's.
+fn key_text(key: &Json) -> String {
+    match key {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// After a foreign key refused a write: the first relation whose key names no row gets
+/// DRF's error (`Invalid pk "99" - object does not exist.`). `values` are the checked
+/// values, by column. When every key names a row (the target was deleted and the write
+/// raced it), the refusal stands as a conflict.
+pub async fn invalid_key(
+    db: &Db,
+    relations: &[Relation],
+    values: &Map<String, Json>,
+    refused: ApiError,
+) -> ApiError {
+    for relation in relations {
+        let Some(sent) = values.get(relation.column) else {
+            continue;
+        };
+        let Some(key) = relation.key(sent) else {
+            continue;
+        };
+        match relation.exists(db, &key).await {
+            Ok(false) => {
+                return ApiError::Validation(FieldErrors::single(
+                    relation.name,
+                    invalid_pk(&key_text(sent)),
+                ));
+            }
+            Ok(true) => {}
+            Err(error) => return error,
+        }
+    }
+    refused
+}
+
+/// A relation into a resource, as its target sees it: who refers to it.
+#[derive(Clone)]
+pub struct Incoming {
+    /// The target's table and path.
+    pub target_table: &'static str,
+    pub target_path: &'static str,
+    /// The referring resource's name (`Item`), path (`items`), table and key column.
+    pub source_name: &'static str,
+    pub source_path: &'static str,
+    pub source_table: &'static str,
+    pub column: &'static str,
+    pub on_delete: OnDelete,
+}
+
+/// Every relation of the registered resources, by target: what deleting a row involves.
+#[derive(Default)]
+pub struct Graph {
+    pub incoming: Vec<Incoming>,
+}
+
+impl Graph {
+    /// After a foreign key refused deleting row `key` of `table` (a `Resource` named
+    /// `name`): DRF's words with the count of rows that protect it, `Cannot delete: 3 items
+    /// refer to this category.`
+    pub async fn protected(
+        &self,
+        db: &Db,
+        table: &str,
+        name: &str,
+        key: &Value,
+        refused: ApiError,
+    ) -> ApiError {
+        for incoming in self
+            .incoming
+            .iter()
+            .filter(|i| i.target_table == table && i.on_delete == OnDelete::Protect)
+        {
+            match count_referencing(db, incoming.source_table, incoming.column, key).await {
+                Ok(0) => {}
+                Ok(count) => {
+                    let (who, verb) = if count == 1 {
+                        (verbose_name(incoming.source_name), "refers")
+                    } else {
+                        (incoming.source_path.replace('_', " "), "refer")
+                    };
+                    return ApiError::Conflict(format!(
+                        "Cannot delete: {count} {who} {verb} to this {}.",
+                        verbose_name(name)
+                    ));
+                }
+                Err(error) => return error.into(),
+            }
+        }
+        refused
+    }
+}
+
+/// `Category` -> `category`, `BookAuthor` -> `book author`, as Django derives a model's
+/// verbose name from its class name.
+pub fn verbose_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
