@@ -8,6 +8,7 @@
 #   bench/run.sh                          this service + the peers found (bare, fastapi, fastify)
 #   PEERS= bench/run.sh                   this service only
 #   MODES="get lifecycle" CONCS=32,64 DURATION=12 ROUNDS=4 bench/run.sh
+#   MODES=expand bench/run.sh             pages of 100 items with and without expand=category
 #   LIST_SCALE=1 bench/run.sh             also every list shape at 1k and 1M rows (seeds 1M rows)
 #   STARTUP=1 bench/run.sh                also time start-to-ready on SQLite
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PEERS_DIR=${PEERS_DIR:-$ROOT/../shared/peers}
 PEERS=${PEERS-"bare fastapi fastify"}
-MODES=${MODES:-"get list lifecycle"}
+MODES=${MODES:-"get list lifecycle expand"}
 CONCS=${CONCS:-32,64}
 DURATION=${DURATION:-12}
 ROUNDS=${ROUNDS:-4}
@@ -131,6 +132,7 @@ for group in "${GROUPS_[@]}"; do
     if [ ${#TARGETS[@]} -eq 2 ] && [ -n "$PEERS" ]; then continue; fi
     if [ ${#TARGETS[@]} -eq 2 ] && [ "$group" != "${GROUPS_[0]}" ]; then continue; fi
     for mode in $MODES; do
+        [ "$mode" = expand ] && continue  # this service only: below
         say "$mode at c=$CONCS: ${TARGETS[*]}"
         extra=()
         [ "$mode" = list ] && extra=(--seed 100)
@@ -142,6 +144,44 @@ for group in "${GROUPS_[@]}"; do
     done
     stop_peers
 done
+
+# --- expand: pages of 100 items with their categories, against the plain page -----------
+# 1,000 items over 20 categories; the two lists alternate, ROUNDS times each, at c=32.
+if [[ " $MODES " == *" expand "* ]]; then
+    say "expand=category against the plain list, pages of 100, interleaved"
+    PGUSER=bench PGPASSWORD=bench psql -q -X -d items_bench -v ON_ERROR_STOP=1 <<'SQL'
+TRUNCATE items RESTART IDENTITY;
+DELETE FROM categories;
+INSERT INTO categories (name, description, created_at, updated_at, version)
+SELECT 'category ' || n, 'generated category ' || n, now(), now(), 1 FROM generate_series(1, 20) AS n;
+INSERT INTO items (name, description, price, in_stock, category_id, created_at, updated_at, version)
+SELECT 'item ' || n, 'generated row ' || n, (n % 1000) + 0.99, n % 3 <> 0,
+       (SELECT min(id) FROM categories) + n % 20, now(), now(), 1
+FROM generate_series(1, 1000) AS n;
+VACUUM ANALYZE items;
+VACUUM ANALYZE categories;
+SQL
+    declare -A EXPAND_RATES
+    for round in $(seq "$ROUNDS"); do
+        for variant in plain expand; do
+            query='?page_size=100'
+            [ "$variant" = expand ] && query='?page_size=100&expand=category'
+            "$BENCH" list -t "$variant=http://127.0.0.1:8000" -c 32 --duration "$DURATION" --seed 0 --list-query "$query" -q \
+                --out "$OUT/expand-$variant-$round" > "$OUT/expand-$variant-$round.md"
+            EXPAND_RATES[$variant]+="$(grep -E "^\| $variant \|" "$OUT/expand-$variant-$round.md" | head -1 | awk -F'|' '{gsub(/ /, "", $5); print $5}') "
+        done
+    done
+    python3 - "${EXPAND_RATES[plain]}" "${EXPAND_RATES[expand]}" >> "$SUMMARY" <<'PY'
+import statistics, sys
+plain, expand = ([float(x) for x in arg.split()] for arg in sys.argv[1:3])
+p, e = statistics.median(plain), statistics.median(expand)
+print("\n## list with expand=category (api only, pages of 100 items over 20 categories, c=32, req/s)\n")
+print("| list | median req/s | rounds | expand / plain |")
+print("|---|---:|---|---:|")
+print(f"| `?page_size=100` | {p:.0f} | {' '.join(f'{x:.0f}' for x in plain)} | |")
+print(f"| `?page_size=100&expand=category` | {e:.0f} | {' '.join(f'{x:.0f}' for x in expand)} | {e / p:.2f} |")
+PY
+fi
 
 # --- every list shape at 1k and 1M rows (this service) -------------------------------
 # Each shape is measured at both sizes; one the service refuses (a 400 naming the parameter,

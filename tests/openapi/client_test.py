@@ -13,6 +13,8 @@ from items_api_client.api.categories import (
     categories_retrieve,
 )
 from items_api_client.api.items import (
+    categories_items_create,
+    categories_items_list,
     items_create,
     items_destroy,
     items_list,
@@ -31,6 +33,7 @@ from items_api_client.models import (
     PaginatedItemList,
     ValidationError,
 )
+from items_api_client.models.items_list_expand_item import ItemsListExpandItem
 from items_api_client.models.items_list_ordering_item import ItemsListOrderingItem
 
 
@@ -93,6 +96,23 @@ def main(base_url):
     deleted = categories_destroy.sync_detailed(client=client, id=category.id)
     check(deleted.status_code == 204, f"category destroy: {deleted.status_code}")
     print("generated client: categories too, a taken name included")
+
+    tools = categories_create.sync(client=client, body=CategoryCreate(name="Client tools"))
+    nested = categories_items_create.sync_detailed(
+        client=client, parent=tools.id, body=ItemCreate(name="Nested", description="", price=1.0))
+    check(nested.status_code == 201 and nested.parsed.category == tools.id, f"nested create: {nested}")
+    page = categories_items_list.sync(client=client, parent=tools.id)
+    check([i.id for i in page.results] == [nested.parsed.id], f"nested list: {page}")
+    expanded = items_list.sync(
+        client=client, expand=[ItemsListExpandItem.CATEGORY], category_name_icontains="client",
+        ordering=[ItemsListOrderingItem("category__name")])
+    first = expanded.results[0]
+    check(isinstance(first.category, Category) and first.category.id == tools.id, f"expand: {first}")
+    refused = categories_destroy.sync_detailed(client=client, id=tools.id)
+    check(refused.status_code == 409, f"protected destroy: {refused.status_code}")
+    check(items_destroy.sync_detailed(client=client, id=nested.parsed.id).status_code == 204, "nested item destroy")
+    check(categories_destroy.sync_detailed(client=client, id=tools.id).status_code == 204, "category destroy")
+    print("generated client: nested routes, expand, related filter and ordering, the protected delete")
 
 
 if __name__ == "__main__":

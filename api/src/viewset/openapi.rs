@@ -188,11 +188,15 @@ fn kind_schema(kind: FieldKind) -> Value {
         FieldKind::Float => {
             json!({"type": "number", "format": "double", "minimum": f64::MIN, "maximum": f64::MAX})
         }
-        FieldKind::Boolean => json!({"type": "boolean"}),
+        // Exactly what the parser takes (`true`, `false` in any case, `1`, `0`). In a query
+        // string a boolean and the text `true` are the same, so both types are valid.
+        FieldKind::Boolean => json!({"type": ["boolean", "string"], "pattern": BOOLEAN_PATTERN}),
         FieldKind::Text => json!({"type": "string", "pattern": "^[^\\u0000]*$"}),
         FieldKind::DateTime => json!({"type": "string", "format": "date-time"}),
     }
 }
+
+const BOOLEAN_PATTERN: &str = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0)$";
 
 fn article(word: &str) -> &'static str {
     if word.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
@@ -228,8 +232,13 @@ const IF_MATCH_PATTERN: &str = r#"^\s*(\*|(W/)?"[!#-~]*")?(\s*,\s*(\*|(W/)?"[!#-
 
 /// `?expand=`, when the resource has relations.
 fn expand_parameter(relations: &[Relation]) -> Option<ParameterBuilder> {
-    let names: Vec<&str> = relations.iter().map(|r| r.name).collect();
-    (!names.is_empty()).then(|| {
+    let mut names: Vec<&str> = relations.iter().map(|r| r.name).collect();
+    if names.is_empty() {
+        return None;
+    }
+    // An empty element (`expand=`, `expand=category,`) is no relation, as the parser reads it.
+    names.push("");
+    Some({
         parameter(
             relations::EXPAND,
             ParameterIn::Query,
@@ -248,11 +257,13 @@ fn list_parameters(
     relations: &[Relation],
 ) -> Vec<ParameterBuilder> {
     let mut parameters = pagination::parameters(styles);
-    let orderings: Vec<String> = spec
+    let mut orderings: Vec<String> = spec
         .ordering_names()
         .into_iter()
         .flat_map(|f| [format!("-{f}"), f])
         .collect();
+    // An empty element (`ordering=`) is no field: the default ordering, as the parser reads it.
+    orderings.push(String::new());
     let mut ordering_help = format!(
         "Comma-separated fields to order by, `-` for descending. Default: {}.",
         spec.default_ordering.join(",")
@@ -291,6 +302,9 @@ fn list_parameters(
     } in spec.filter_params()
     {
         let description = match via {
+            None if lookup == Lookup::IsNull => {
+                format!("Rows without a `{field}` (`true`), or with one (`false`).")
+            }
             Some(relation) => format!(
                 "Rows whose {relation}'s `{field}` is {} this.",
                 lookup.describe()
@@ -540,19 +554,21 @@ fn read_operations<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
         .response("503", error("The database is unavailable."))
         .build();
 
-    let retrieve = OperationBuilder::new()
+    let mut retrieve = OperationBuilder::new()
         .tag(names.tag.clone())
         .operation_id(Some(format!("{}_retrieve", names.path)))
         .summary(Some(format!("Retrieve {}", names.one)))
         .description(Some("One row with its `ETag`. With `If-None-Match` matching the current tag, 304 and no body."))
         .parameter(key_parameter::<R>(query))
-        .parameters(expand_parameter(&info.relations).map(|p| vec![p]))
         .parameter(parameter("If-None-Match", ParameterIn::Header, json!({"type": "string"}), "Entity tags of a cached copy; `*` matches any."))
         .response("200", with_etag(response("The row.", Some(reference(&read)))))
         .response("304", with_etag(response("Not modified: the cached copy is current.", None)))
         .response("404", error("No such row, or the path id is not a valid id."))
-        .response("503", error("The database is unavailable."))
-        .build();
+        .response("503", error("The database is unavailable."));
+    if let Some(expand) = expand_parameter(&info.relations) {
+        retrieve = retrieve.parameter(expand);
+    }
+    let retrieve = retrieve.build();
 
     let paths = Paths::builder()
         .path(&names.list_path, PathItem::new(HttpMethod::Get, list))

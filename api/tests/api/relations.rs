@@ -978,6 +978,13 @@ async fn options_and_openapi_describe_the_relations(app: TestApp) {
     ] {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
+    let isnull = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "category__isnull")
+        .unwrap();
+    assert_eq!(isnull["schema"]["type"], json!(["boolean", "string"]));
     let ordering = list
         .as_array()
         .unwrap()
@@ -1001,6 +1008,30 @@ async fn options_and_openapi_describe_the_relations(app: TestApp) {
     assert_eq!(nested["post"]["operationId"], "categories_items_create");
     assert!(nested["get"]["responses"].get("404").is_some());
     assert!(doc["paths"]["/items/{parent}/reviews/"]["post"].is_object());
+    // Every operation declares the parameters its path names.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let wanted: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, operation) in item.as_object().unwrap() {
+            let declared: Vec<&str> = operation["parameters"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter(|p| p["in"] == "path")
+                        .map(|p| p["name"].as_str().unwrap())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for name in &wanted {
+                assert!(
+                    declared.contains(name),
+                    "{method} {path} lacks its `{name}` parameter"
+                );
+            }
+        }
+    }
     let conflict = &doc["paths"]["/categories/{id}"]["delete"]["responses"]["409"];
     assert!(
         conflict["description"].as_str().unwrap().contains("items"),

@@ -38,7 +38,7 @@ impl Value {
                 Ok(v) if v.is_finite() => Ok(Value::Float(v)),
                 _ => Err("Enter a number."),
             },
-            FieldKind::Boolean => match raw.trim().to_ascii_lowercase().as_str() {
+            FieldKind::Boolean => match raw.to_ascii_lowercase().as_str() {
                 "true" | "1" => Ok(Value::Boolean(true)),
                 "false" | "0" => Ok(Value::Boolean(false)),
                 _ => Err("Enter a valid boolean (true or false)."),

@@ -87,7 +87,7 @@ impl Lookup {
             Lookup::Lte => "less than or equal to",
             Lookup::IContains => "contains, case-insensitive",
             Lookup::IStartsWith => "starts with, case-insensitive",
-            Lookup::IsNull => "has no target (`true`) or has one (`false`)",
+            Lookup::IsNull => "null (`true`) or not null (`false`)",
         }
     }
 }
@@ -211,7 +211,10 @@ impl QuerySpec {
                 name: lookup.param_name(relation.name),
                 field: relation.name,
                 via: None,
-                kind: relation.key_kind,
+                kind: match lookup {
+                    Lookup::IsNull => FieldKind::Boolean,
+                    _ => relation.key_kind,
+                },
                 lookup,
             }));
             params.extend(relation.target.own_filter_params(Some(relation.name)));
