@@ -377,6 +377,20 @@ where
         })
     }
 
+    /// The planner's estimate of the rows `params` selects (PostgreSQL; `None` on SQLite,
+    /// which has none): one `EXPLAIN`, whatever the table's size.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn estimate_rows(
+        &self,
+        spec: &QuerySpec,
+        params: &ListParams,
+    ) -> Result<Option<u64>, PersistenceError> {
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            return Ok(None);
+        }
+        Self::estimate(self.db, &self.filtered(spec, params)?).await
+    }
+
     /// How a counted page learns its count: none asked for, the planner's estimate of a
     /// large set, or counted along with the page.
     async fn count(

@@ -271,7 +271,8 @@ fn list_parameters(
     if !spec.relations.is_empty() {
         ordering_help.push_str(
             " `<relation>__<field>` orders by the related row's field; rows without one come last \
-             ascending and first descending.",
+             ascending and first descending. No index serves it: on lists the planner puts above \
+             the configured threshold it is a 400.",
         );
     }
     parameters.extend(expand_parameter(relations));

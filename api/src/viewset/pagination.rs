@@ -16,7 +16,7 @@ pub mod page_number;
 use std::borrow::Cow;
 
 use domain::FieldErrors;
-use domain::query::{CountMode, ListParams, QuerySpec};
+use domain::query::{CountMode, ListParams, QuerySpec, names};
 use infrastructure::repository::{Counting, Page, Repository, Table};
 use serde_json::json;
 use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
@@ -95,6 +95,60 @@ pub struct ListRequest {
     pub page: PageRequest,
     /// The relations to show expanded (`?expand=`), by index in the resource's relations.
     pub expand: Vec<usize>,
+    /// Set when the list's cost grows with the rows it matches (see [`Guard`]).
+    pub guard: Option<Guard>,
+}
+
+/// A list shape no index bounds: an ordering by a related row's field (a sort of every
+/// matching row), or `count=exact` (a count of them). It is served while the planner
+/// estimates at most `pagination.exact_count_threshold` matching rows, and refused with a 400
+/// naming the parameter above that (PostgreSQL; SQLite has no estimate and serves it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guard {
+    pub threshold: u64,
+    pub parameter: &'static str,
+    /// What the shape is and what to use instead.
+    pub advice: String,
+}
+
+impl Guard {
+    fn of(params: &ListParams, spec: &QuerySpec, query: &Query<'_>, counts: bool, threshold: u64) -> Option<Guard> {
+        let guard = |parameter, advice| Some(Guard { threshold, parameter, advice });
+        if let Some(order) = params.ordering.iter().find(|o| o.via.is_some()) {
+            return guard(
+                names::ORDERING,
+                format!(
+                    "ordering by {} sorts every matching row (no index serves it). Filter the list \
+                     further, or order by {}",
+                    order.name(),
+                    spec.ordering.join(", ")
+                ),
+            );
+        }
+        if counts && query.get(COUNT) == Some("exact") {
+            return guard(
+                COUNT,
+                "count=exact counts every matching row. Use count=auto (the default), \
+                 count=estimated or count=none"
+                    .to_string(),
+            );
+        }
+        None
+    }
+
+    /// The 400 for a list of about `rows` rows, or nothing when the list is small enough.
+    fn check(&self, rows: Option<u64>) -> Result<(), FieldErrors> {
+        match rows {
+            Some(rows) if rows > self.threshold => Err(FieldErrors::single(
+                self.parameter,
+                format!(
+                    "Not offered on lists of more than {} rows (this one has about {rows}): {}.",
+                    self.threshold, self.advice
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What a page's envelope carries besides its rows. `count` is `None` for styles that do
@@ -143,10 +197,13 @@ impl ListRequest {
             }
         }
         let page = chosen.unwrap_or(PageRequest::PageNumber(page_number::Request::FIRST));
+        let counts = !matches!(page, PageRequest::Cursor(_));
+        let guard = Guard::of(&params, spec, query, counts, defaults.exact_count_threshold);
         errors.into_result(ListRequest {
             params,
             page,
             expand,
+            guard,
         })
     }
 
@@ -160,6 +217,10 @@ impl ListRequest {
         E: Table,
         E::Model: Sync,
     {
+        if let Some(guard) = &self.guard {
+            let rows = repository.estimate_rows(spec, &self.params).await?;
+            guard.check(rows)?;
+        }
         match &self.page {
             PageRequest::PageNumber(page) => page.fetch(repository, spec, &self.params).await,
             PageRequest::LimitOffset(page) => page.fetch(repository, spec, &self.params).await,
@@ -322,7 +383,7 @@ fn count_parameter() -> (&'static str, ParameterBuilder) {
             COUNT,
             ParameterIn::Query,
             json!({"type": "string", "enum": CountMode::CHOICES}),
-            "How `count` is computed: `exact`; `estimated`, the planner's estimate (constant time on large tables; exact for small sets); `auto`, exact below the configured threshold of estimated rows and the estimate above it; or `none` (null). `X-Count-Kind` says which kind a page got. The default is configured (`auto` unless changed).",
+            "How `count` is computed: `exact` (a 400 on lists the planner puts above the configured threshold); `estimated`, the planner's estimate (constant time on large tables; exact for small sets); `auto`, exact below the configured threshold of estimated rows and the estimate above it; or `none` (null). `X-Count-Kind` says which kind a page got. The default is configured (`auto` unless changed).",
         ),
     )
 }

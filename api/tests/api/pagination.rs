@@ -58,12 +58,49 @@ async fn counts_say_whether_they_are_exact_or_estimated(app: TestApp) {
     assert_eq!(kind(&auto).as_deref(), Some(expected));
     let page: Value = auto.json().await.unwrap();
     assert_eq!(page["count"], 4, "the estimate of an analysed table");
-    let exact = app.get("/items/?count=exact&limit=1").await;
+    // Shapes whose cost grows with the rows they match (an exact count, an ordering by a
+    // related row's field) are refused above the threshold, naming the parameter, and served
+    // below it; SQLite has no estimate and serves them.
+    let ids = app.ids_of("/items/?ordering=id").await;
+    for (query, parameter) in [
+        ("count=exact&limit=1", "count"),
+        ("ordering=category__name", "ordering"),
+        ("ordering=-category__name&cursor=", "ordering"),
+    ] {
+        let (status, body) = status_and_body(app.get(&format!("/items/?{query}")).await).await;
+        if postgres {
+            assert_eq!(status, 400, "{query}: {body}");
+            let message = body[parameter][0].as_str().unwrap();
+            assert!(message.starts_with("Not offered on lists of more than 1 rows (this one has about 4)"), "{message}");
+        } else {
+            assert_eq!(status, 200, "{query}: {body}");
+        }
+        let narrow = app.get(&format!("/items/?{query}&id={}", ids[0])).await;
+        assert_eq!(narrow.status(), 200, "{query} on one row");
+    }
+    let exact = app.get(&format!("/items/?count=exact&limit=1&id={}", ids[0])).await;
     assert_eq!(kind(&exact).as_deref(), Some("exact"));
     let none = app.get("/items/?count=none").await;
     assert_eq!(kind(&none), None);
     let cursor = app.get("/items/?cursor=").await;
     assert_eq!(kind(&cursor), None);
+}
+
+async fn status_and_body(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+impl TestApp {
+    async fn ids_of(&self, path: &str) -> Vec<i64> {
+        let page: Value = self.get(path).await.json().await.unwrap();
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["id"].as_i64().unwrap())
+            .collect()
+    }
 }
 
 /// Offsets deeper than `pagination.max_offset` would scan every row before them: refused,
