@@ -10,6 +10,7 @@
 #   MODES="get lifecycle" CONCS=32,64 DURATION=12 ROUNDS=4 bench/run.sh
 #   MODES=expand bench/run.sh             pages of 100 items with and without expand=category
 #   LIST_SCALE=1 bench/run.sh             also every list shape at 1k and 1M rows (seeds 1M rows)
+#   THROTTLE=1 bench/run.sh               also GET with throttling on, Redis store against memory store
 #   STARTUP=1 bench/run.sh                also time start-to-ready on SQLite
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -145,6 +146,30 @@ for group in "${GROUPS_[@]}"; do
     stop_peers
 done
 
+# --- throttling on: the Redis store against the memory store (this service) ------------
+# Two more instances on the same database, throttling on with a rate no client reaches, one
+# keeping the counts in memory, one in Redis (a local redis-server); GET measured interleaved.
+if [ "${THROTTLE:-0}" = 1 ]; then
+    redis-cli ping >/dev/null 2>&1 || redis-server --daemonize yes --save '' >/dev/null
+    for _ in $(seq 50); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.1; done
+    THROTTLE_PIDS=()
+    for store in memory redis; do
+        port=$([ "$store" = memory ] && echo 8011 || echo 8012)
+        APP_ENV=production APP__SERVER__PORT=$port APP__DATABASE__MAX_CONNECTIONS=21 DATABASE_URL=$DATABASE_URL \
+            APP__THROTTLE__ENABLED=true APP__THROTTLE__ANON=100000000/second APP__THROTTLE__STORE=$store \
+            APP__THROTTLE__REDIS_URL=redis://127.0.0.1:6379 "$BIN/api" > "$OUT/api-throttle-$store.log" 2>&1 &
+        PIDS+=("$!")
+        THROTTLE_PIDS+=(--server-pid "$store=$!")
+        wait_for "http://127.0.0.1:$port/health/ready"
+    done
+    say "get with throttling on: memory store against Redis store, c=$CONCS"
+    vacuum
+    "$BENCH" get -t memory=http://127.0.0.1:8011 -t redis=http://127.0.0.1:8012 "${THROTTLE_PIDS[@]}" -c "$CONCS" \
+        --duration "$DURATION" --rounds "$ROUNDS" -q --out "$OUT/throttle" > "$OUT/throttle.md"
+    { echo; echo "## get with throttling on: memory store against Redis store (api only)"; echo; cat "$OUT/throttle.md"; } >> "$SUMMARY"
+    for pid in "${PIDS[@]: -2}"; do kill "$pid" 2>/dev/null || true; done
+fi
+
 # --- expand: pages of 100 items with their categories, against the plain page -----------
 # 1,000 items over 20 categories; the two lists alternate, ROUNDS times each, at c=32.
 if [[ " $MODES " == *" expand "* ]]; then
@@ -187,18 +212,24 @@ fi
 # Each shape is measured at both sizes; one the service refuses (a 400 naming the parameter,
 # e.g. an offset deeper than pagination.max_offset) is listed as refused.
 if [ "${LIST_SCALE:-0}" = 1 ]; then
-    rows() {  # rows N: the items table holds exactly N rows, analysed
+    rows() {  # rows N: the items table holds exactly N rows (a tenth without a category), analysed
         PGUSER=bench PGPASSWORD=bench psql -q -X -d items_bench -v ON_ERROR_STOP=1 <<SQL
 TRUNCATE items RESTART IDENTITY;
-INSERT INTO items (name, description, price, in_stock, created_at, updated_at, version)
+DELETE FROM categories;
+INSERT INTO categories (name, description, created_at, updated_at, version)
+SELECT 'category ' || n, '', now(), now(), 1 FROM generate_series(1, 20) AS n;
+INSERT INTO items (name, description, price, in_stock, category_id, created_at, updated_at, version)
 SELECT 'item ' || n, 'generated row ' || n, (n % 1000) + 0.99, n % 3 <> 0,
+       CASE WHEN n % 10 = 0 THEN NULL ELSE (SELECT min(id) FROM categories) + n % 20 END,
        now() - make_interval(secs => $1 - n), now() - make_interval(secs => $1 - n), 1
 FROM generate_series(1, $1) AS n;
 VACUUM ANALYZE items;
+VACUUM ANALYZE categories;
 SQL
     }
     next_cursor() {  # next_cursor QUERY: the cursor of page 2 of that cursor listing
-        curl -sf "http://127.0.0.1:8000/items/$1" | python3 -c 'import json,sys,urllib.parse as u; print(u.parse_qs(u.urlsplit(json.load(sys.stdin)["next"]).query)["cursor"][0])'
+        # (a refused listing has no cursor: the shape is then reported refused)
+        curl -sf "http://127.0.0.1:8000/items/$1" | python3 -c 'import json,sys,urllib.parse as u; print(u.parse_qs(u.urlsplit(json.load(sys.stdin)["next"]).query)["cursor"][0])' 2>/dev/null || true
     }
     SHAPES=(
         "default page|?page_size=50"
@@ -225,6 +256,14 @@ SQL
         "name__istartswith=item 99|?page_size=50&name__istartswith=item%2099"
         "name__icontains=m 5|?page_size=50&name__icontains=m%205"
         "search=row 77|?page_size=50&search=row%2077"
+        "expand=category|?page_size=50&expand=category"
+        "category=<one of 20>|?page_size=50&category=@category"
+        "category__isnull=true|?page_size=50&category__isnull=true"
+        "category__name=category 7|?page_size=50&category__name=category%207"
+        "category__name__icontains=ry 7|?page_size=50&category__name__icontains=ry%207"
+        "ordering=category__name|?page_size=50&ordering=category__name"
+        "ordering=category__name, cursor page 2|?page_size=50&ordering=category__name&cursor=@"
+        "nested /categories/<id>/items/|@nested?page_size=50"
     )
     declare -A RATE
     for n in 1000 1000000; do
@@ -232,20 +271,24 @@ SQL
         rows "$n"
         recent=$(PGUSER=bench PGPASSWORD=bench psql -X -tA -d items_bench -c \
             "SELECT to_char((max(created_at) - interval '100 seconds') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM items")
+        category=$(PGUSER=bench PGPASSWORD=bench psql -X -tA -d items_bench -c "SELECT min(id) + 7 FROM categories")
         for shape in "${SHAPES[@]}"; do
             label=${shape%%|*}
             query=${shape#*|}
             query=${query//@recent/$recent}
+            query=${query//@category/$category}
+            prefix=
+            if [[ $query == @nested* ]]; then prefix=/categories/$category; query=${query#@nested}; fi
             if [[ $query == *"cursor=@"* ]]; then
                 base=${query/&cursor=@/}
                 query="$base&cursor=$(next_cursor "$base&cursor=")"
             fi
-            status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8000/items/$query")
+            status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8000$prefix/items/$query")
             if [ "$status" != 200 ]; then
                 RATE["$label/$n"]="$status"
                 continue
             fi
-            "$BENCH" list -t "api=http://127.0.0.1:8000" -c 16 --duration "${LIST_DURATION:-5}" --seed 0 --list-query "$query" -q \
+            "$BENCH" list -t "api=http://127.0.0.1:8000$prefix" -c 16 --duration "${LIST_DURATION:-5}" --seed 0 --list-query "$query" -q \
                 --out "$OUT/list-$n" > "$OUT/list-$n.md"
             RATE["$label/$n"]=$(grep -E '^\| api \|' "$OUT/list-$n.md" | head -1 | awk -F'|' '{gsub(/ /, "", $5); print $5}')
         done
