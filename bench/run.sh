@@ -59,6 +59,8 @@ APP_ENV=production APP__SERVER__PORT=8000 APP__DATABASE__MAX_CONNECTIONS=21 DATA
 API_PID=$!
 PIDS+=("$API_PID")
 wait_for http://127.0.0.1:8000/health/ready
+# (another server already on the port would answer instead: stop there)
+kill -0 "$API_PID" 2>/dev/null || { echo "the service did not start: see $OUT/api.log" >&2; exit 1; }
 
 # --- the peers, each on its own database, reset --------------------------------------
 export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=testuser PGPASSWORD=testpass PGOPTIONS='--client-min-messages=warning'
@@ -161,6 +163,7 @@ if [ "${THROTTLE:-0}" = 1 ]; then
         PIDS+=("$!")
         THROTTLE_PIDS+=(--server-pid "$store=$!")
         wait_for "http://127.0.0.1:$port/health/ready"
+        kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "the $store instance did not start" >&2; exit 1; }
     done
     say "get with throttling on: memory store against Redis store, c=$CONCS"
     vacuum

@@ -49,7 +49,12 @@ pub async fn retrieve<R: Resource>(request: HttpRequest) -> ApiResult {
 pub async fn create<R: Writable>(request: HttpRequest, payload: Payload) -> ApiResult {
     handle::<R>(&request, async |ctx| {
         let body = json_body(ctx, payload).await?;
-        idempotency::create_once(ctx, R::PATH, &body, async || {
+        // A nested create is another request than a plain one, or one under another parent.
+        let path = match &ctx.parent {
+            Some((relation, key)) => format!("{}/{key:?}/{}", relation.target.path, R::PATH),
+            None => R::PATH.to_string(),
+        };
+        idempotency::create_once(ctx, &path, &body, async || {
             R::create(ctx, body.clone()).await
         })
         .await

@@ -112,8 +112,20 @@ pub struct Guard {
 }
 
 impl Guard {
-    fn of(params: &ListParams, spec: &QuerySpec, query: &Query<'_>, counts: bool, threshold: u64) -> Option<Guard> {
-        let guard = |parameter, advice| Some(Guard { threshold, parameter, advice });
+    fn of(
+        params: &ListParams,
+        spec: &QuerySpec,
+        query: &Query<'_>,
+        counts: bool,
+        threshold: u64,
+    ) -> Option<Guard> {
+        let guard = |parameter, advice| {
+            Some(Guard {
+                threshold,
+                parameter,
+                advice,
+            })
+        };
         if let Some(order) = params.ordering.iter().find(|o| o.via.is_some()) {
             return guard(
                 names::ORDERING,

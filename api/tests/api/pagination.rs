@@ -71,14 +71,20 @@ async fn counts_say_whether_they_are_exact_or_estimated(app: TestApp) {
         if postgres {
             assert_eq!(status, 400, "{query}: {body}");
             let message = body[parameter][0].as_str().unwrap();
-            assert!(message.starts_with("Not offered on lists of more than 1 rows (this one has about 4)"), "{message}");
+            assert!(
+                message
+                    .starts_with("Not offered on lists of more than 1 rows (this one has about 4)"),
+                "{message}"
+            );
         } else {
             assert_eq!(status, 200, "{query}: {body}");
         }
         let narrow = app.get(&format!("/items/?{query}&id={}", ids[0])).await;
         assert_eq!(narrow.status(), 200, "{query} on one row");
     }
-    let exact = app.get(&format!("/items/?count=exact&limit=1&id={}", ids[0])).await;
+    let exact = app
+        .get(&format!("/items/?count=exact&limit=1&id={}", ids[0]))
+        .await;
     assert_eq!(kind(&exact).as_deref(), Some("exact"));
     let none = app.get("/items/?count=none").await;
     assert_eq!(kind(&none), None);

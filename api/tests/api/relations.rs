@@ -813,6 +813,27 @@ async fn nested_routes_list_and_create_under_the_target(app: TestApp) {
         (status.as_u16(), review["item"].clone()),
         (201, json!(hammer))
     );
+    // An Idempotency-Key belongs to its route: reused under another parent it is 422.
+    let keyed = async |path: &str| {
+        app.request(Method::POST, path)
+            .header("Idempotency-Key", "nested-once")
+            .json(&json!({"name": "Once", "description": "", "price": 1}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let first = keyed(&nested).await;
+    assert_eq!(first.status(), 201);
+    let again = keyed(&nested).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        keyed(&format!("/categories/{garden}/items/"))
+            .await
+            .status(),
+        422
+    );
+    assert_eq!(keyed("/items/").await.status(), 422);
     let other = app.request(Method::DELETE, &nested).send().await.unwrap();
     assert_eq!(other.status(), 405);
     assert_eq!(other.headers()["allow"], "GET, HEAD, POST, OPTIONS");
