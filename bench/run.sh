@@ -288,7 +288,7 @@ SQL
             fi
             status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8000$prefix/items/$query")
             if [ "$status" != 200 ]; then
-                RATE["$label/$n"]="$status"
+                RATE["$label/$n"]="$status (refused)"
                 continue
             fi
             "$BENCH" list -t "api=http://127.0.0.1:8000$prefix" -c 16 --duration "${LIST_DURATION:-5}" --seed 0 --list-query "$query" -q \

@@ -7,6 +7,7 @@ mod actions;
 mod body;
 mod conditional;
 mod context;
+mod expand;
 mod handlers;
 mod idempotency;
 mod links;

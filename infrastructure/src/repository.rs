@@ -69,8 +69,10 @@ pub enum Counting {
     None,
     /// `COUNT(*)` over the filtered rows.
     Exact,
-    /// The planner's estimate (PostgreSQL) when it is at least this many rows; an exact
-    /// count below it, and always on SQLite, which has no estimate.
+    /// The planner's estimate (PostgreSQL) when it is at least this many rows, or when
+    /// reading the rows costs the planner more than this many of its units (a page read
+    /// sequentially is 1: the count would scan); an exact count otherwise, and always on
+    /// SQLite, which has no estimate.
     EstimateFrom(u64),
 }
 
@@ -388,7 +390,9 @@ where
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
             return Ok(None);
         }
-        Self::estimate(self.db, &self.filtered(spec, params)?).await
+        Ok(Self::estimate(self.db, &self.filtered(spec, params)?)
+            .await?
+            .map(|plan| plan.rows))
     }
 
     /// How a counted page learns its count: none asked for, the planner's estimate of a
@@ -404,8 +408,13 @@ where
             Counting::EstimateFrom(threshold)
                 if conn.get_database_backend() == DatabaseBackend::Postgres =>
             {
+                // Counting exactly reads every matching row: worth it only for few rows
+                // that the database reaches cheaply. A filter no index serves (a substring,
+                // say) makes even a small count a scan of the table: its cost says so.
                 match Self::estimate(conn, filtered).await? {
-                    Some(estimate) if estimate >= threshold => Ok(Count::Estimated(estimate)),
+                    Some(plan) if plan.rows >= threshold || plan.cost > threshold as f64 => {
+                        Ok(Count::Estimated(plan.rows))
+                    }
                     _ => Ok(Count::Inline),
                 }
             }
@@ -413,8 +422,9 @@ where
         }
     }
 
-    /// The planner's row estimate for the filtered rows (PostgreSQL), as PostgREST does.
-    async fn estimate(conn: &Db, filtered: &Select<E>) -> Result<Option<u64>, PersistenceError> {
+    /// The planner's estimate for the filtered rows (PostgreSQL), as PostgREST does: how
+    /// many, and what reading them all costs.
+    async fn estimate(conn: &Db, filtered: &Select<E>) -> Result<Option<Plan>, PersistenceError> {
         let statement = filtered.build(DatabaseBackend::Postgres);
         let explain = Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
@@ -425,10 +435,24 @@ where
             return Ok(None);
         };
         let plan: serde_json::Value = row.try_get_by_index(0)?;
-        Ok(plan[0]["Plan"]["Plan Rows"]
-            .as_f64()
-            .map(|rows| rows.max(0.0) as u64))
+        let plan = &plan[0]["Plan"];
+        Ok(
+            match (plan["Plan Rows"].as_f64(), plan["Total Cost"].as_f64()) {
+                (Some(rows), Some(cost)) => Some(Plan {
+                    rows: rows.max(0.0) as u64,
+                    cost,
+                }),
+                _ => None,
+            },
+        )
     }
+}
+
+/// What the planner expects of a selection.
+struct Plan {
+    rows: u64,
+    /// In the planner's units: reading one page sequentially costs 1.
+    cost: f64,
 }
 
 /// See `Repository::count`.

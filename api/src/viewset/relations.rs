@@ -29,8 +29,10 @@ use infrastructure::PersistenceError;
 use infrastructure::database::Db;
 use infrastructure::repository::{Repository, count_referencing, model_fields};
 use sea_orm::{ColumnTrait, Condition, EntityName};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
+use super::expand::Targets;
 use super::resource::Resource;
 use crate::error::{ApiError, ApiResult};
 
@@ -195,6 +197,17 @@ pub fn fields(mut fields: Fields, relations: &[Relation]) -> Fields {
     fields
 }
 
+/// The key a row holds in a relation's column, as a query value (`None`: no target).
+pub fn key_of(value: sea_orm::Value) -> Option<Value> {
+    match value {
+        sea_orm::Value::BigInt(Some(v)) => Some(Value::Integer(v)),
+        sea_orm::Value::Int(Some(v)) => Some(Value::Integer(v.into())),
+        sea_orm::Value::SmallInt(Some(v)) => Some(Value::Integer(v.into())),
+        sea_orm::Value::String(Some(v)) => Some(Value::Text(v)),
+        _ => None,
+    }
+}
+
 /// `?expand=category,owner`: the relations to show expanded, checked against `relations`.
 pub fn parse_expand(
     relations: &[Relation],
@@ -236,41 +249,34 @@ pub fn parse_expand(
 /// The query parameter that asks for expanded relations.
 pub const EXPAND: &str = "expand";
 
-/// Replaces, in each representation, the key of every relation in `expand` with the
-/// target's representation (`null` stays `null`): one statement per relation for all the
-/// rows together, never one per row.
-pub async fn expand(
+/// For each relation in `expand`, the targets of the keys `keys` gives (the distinct keys of
+/// a page's rows): one statement per relation, never one per row.
+pub async fn targets(
     db: &Db,
     relations: &[Relation],
     expand: &[usize],
-    rows: &mut [Map<String, Json>],
-) -> ApiResult<()> {
+    keys: impl Fn(&Relation) -> Vec<Value>,
+) -> ApiResult<Vec<Targets>> {
+    let mut all = Vec::with_capacity(expand.len());
     for relation in expand.iter().filter_map(|i| relations.get(*i)) {
-        let mut keys: Vec<Value> = Vec::new();
-        for row in rows.iter() {
-            if let Some(key) = row.get(relation.name).and_then(|k| relation.key(k))
-                && !keys.contains(&key)
-            {
-                keys.push(key);
+        let keys = keys(relation);
+        let mut by_key = HashMap::with_capacity(keys.len());
+        if !keys.is_empty() {
+            for target in (relation.target.fetch)(db, &keys).await? {
+                let Some(key) = target.get(relation.target.key) else {
+                    continue;
+                };
+                let raw = RawValue::from_string(target.to_string())
+                    .map_err(|e| ApiError::Internal(format!("a target's JSON: {e}")))?;
+                by_key.insert(key.to_string(), raw);
             }
         }
-        if keys.is_empty() {
-            continue;
-        }
-        let targets: HashMap<String, Json> = (relation.target.fetch)(db, &keys)
-            .await?
-            .into_iter()
-            .filter_map(|target| Some((key_text(target.get(relation.target.key)?), target)))
-            .collect();
-        for row in rows.iter_mut() {
-            if let Some(slot) = row.get_mut(relation.name)
-                && let Some(target) = targets.get(&key_text(slot))
-            {
-                *slot = target.clone();
-            }
-        }
+        all.push(Targets {
+            field: relation.name,
+            by_key,
+        });
     }
-    Ok(())
+    Ok(all)
 }
 
 /// A key as text, to match a row's key with its target's.

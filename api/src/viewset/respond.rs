@@ -5,11 +5,15 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use infrastructure::repository::{Page, Repository, Table};
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use sea_orm::{EntityTrait, ModelTrait};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use super::Ctx;
 use super::conditional::{content_etag, etag, not_modified};
+use super::expand::{Expanded, Targets};
 use super::links::{detail_url, origin, with_query};
 use super::pagination::ListRequest;
 use super::relations;
@@ -57,24 +61,33 @@ fn mime_json() -> HeaderValue {
     HeaderValue::from_static("application/json")
 }
 
-/// A row's representation as a JSON object.
-fn object<R: Resource>(model: Model<R>) -> ApiResult<Map<String, Value>> {
-    match serde_json::to_value(R::Read::from(model)) {
-        Ok(Value::Object(object)) => Ok(object),
-        _ => Err(ApiError::Internal(format!(
-            "{}'s representation is not a JSON object",
-            R::NAME
-        ))),
-    }
+/// The targets of the relations in `expand` for these rows (one statement per relation).
+async fn targets<R: Resource>(
+    ctx: &Ctx<'_>,
+    expand: &[usize],
+    rows: &[Model<R>],
+) -> ApiResult<Vec<Targets>> {
+    relations::targets(ctx.db(), ctx.relations(), expand, |relation| {
+        let Ok(column) = <R::Entity as EntityTrait>::Column::from_str(relation.column) else {
+            return Vec::new();
+        };
+        let mut seen = HashSet::new();
+        rows.iter()
+            .filter_map(|row| relations::key_of(row.get(column)))
+            .filter(|key| seen.insert(format!("{key:?}")))
+            .collect()
+    })
+    .await
 }
 
 /// One row with the relations in `expand` showing their targets. Its ETag is its content's,
 /// since the targets change on their own.
 pub async fn expanded<R: Resource>(ctx: &Ctx<'_>, model: Model<R>, expand: &[usize]) -> ApiResult {
-    let mut rows = [object::<R>(model)?];
-    relations::expand(ctx.db(), ctx.relations(), expand, &mut rows).await?;
-    let [row] = rows;
-    let body = json_bytes(&row)?;
+    let targets = targets::<R>(ctx, expand, std::slice::from_ref(&model)).await?;
+    let body = json_bytes(&Expanded {
+        row: R::Read::from(model),
+        targets: &targets,
+    })?;
     let tag = content_etag(&body);
     let tag_value = HeaderValue::from_str(&tag).map_err(|e| ApiError::Internal(e.to_string()))?;
     if not_modified(ctx.request, &tag) {
@@ -127,12 +140,15 @@ pub async fn page<R: Resource>(
             results,
         })?
     } else {
-        let mut results = page
+        let targets = targets::<R>(ctx, &request.expand, &page.rows).await?;
+        let results: Vec<Expanded<'_, R::Read>> = page
             .rows
             .into_iter()
-            .map(object::<R>)
-            .collect::<ApiResult<Vec<_>>>()?;
-        relations::expand(ctx.db(), ctx.relations(), &request.expand, &mut results).await?;
+            .map(|row| Expanded {
+                row: R::Read::from(row),
+                targets: &targets,
+            })
+            .collect();
         json_bytes(&Body {
             count: envelope.count,
             next: envelope.next,
