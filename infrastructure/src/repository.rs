@@ -412,7 +412,7 @@ where
                 // that the database reaches cheaply. A filter no index serves (a substring,
                 // say) makes even a small count a scan of the table: its cost says so.
                 match Self::estimate(conn, filtered).await? {
-                    Some(plan) if plan.rows >= threshold || plan.cost > threshold as f64 => {
+                    Some(plan) if plan.too_large_to_count(threshold) => {
                         Ok(Count::Estimated(plan.rows))
                     }
                     _ => Ok(Count::Inline),
@@ -453,6 +453,14 @@ struct Plan {
     rows: u64,
     /// In the planner's units: reading one page sequentially costs 1.
     cost: f64,
+}
+
+impl Plan {
+    /// Would counting the rows exactly read more than `threshold` rows, or cost more than
+    /// `threshold` of the planner's units (a scan that no index shortens)?
+    fn too_large_to_count(&self, threshold: u64) -> bool {
+        self.rows >= threshold || self.cost > threshold as f64
+    }
 }
 
 /// See `Repository::count`.
@@ -498,6 +506,26 @@ mod tests {
     use super::*;
     use crate::database::Wire;
     use crate::entities::item;
+
+    /// `count=auto` counts few rows the database reaches cheaply, and estimates many rows,
+    /// or few that only a scan of the table finds (a substring filter on a large table).
+    #[test]
+    fn auto_counts_exactly_only_what_is_cheap_to_count() {
+        let plan = |rows, cost| Plan { rows, cost };
+        assert!(!plan(40, 12.5).too_large_to_count(10_000), "a small table");
+        assert!(
+            !plan(9_000, 4_000.0).too_large_to_count(10_000),
+            "an index range"
+        );
+        assert!(
+            plan(20_000, 9_000.0).too_large_to_count(10_000),
+            "many rows"
+        );
+        assert!(
+            plan(5_000, 25_000.0).too_large_to_count(10_000),
+            "few rows, by a scan"
+        );
+    }
 
     /// Repository futures hold their connection in an RAII lease and can move between threads.
     #[tokio::test]

@@ -279,37 +279,31 @@ pub async fn targets(
     Ok(all)
 }
 
-/// A key as text, to match a row's key with its target's.
-fn key_text(key: &Json) -> String {
-    match key {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// The keys a write's checked values (by column) give its relations: kept to explain a
+/// foreign key's refusal. Empty, and no allocation, when the write sets none.
+pub fn sent_keys<'r>(
+    relations: &'r [Relation],
+    values: &Map<String, Json>,
+) -> Vec<(&'r Relation, Value)> {
+    relations
+        .iter()
+        .filter_map(|relation| Some((relation, relation.key(values.get(relation.column)?)?)))
+        .collect()
 }
 
 /// After a foreign key refused a write: the first relation whose key names no row gets
-/// DRF's error (`Invalid pk "99" - object does not exist.`). `values` are the checked
-/// values, by column. When every key names a row (the target was deleted and the write
-/// raced it), the refusal stands as a conflict.
-pub async fn invalid_key(
-    db: &Db,
-    relations: &[Relation],
-    values: &Map<String, Json>,
-    refused: ApiError,
-) -> ApiError {
-    for relation in relations {
-        let Some(sent) = values.get(relation.column) else {
-            continue;
-        };
-        let Some(key) = relation.key(sent) else {
-            continue;
-        };
-        match relation.exists(db, &key).await {
+/// DRF's error (`Invalid pk "99" - object does not exist.`). When every key names a row (the
+/// target was deleted and the write raced it), the refusal stands as a conflict.
+pub async fn invalid_key(db: &Db, sent: &[(&Relation, Value)], refused: ApiError) -> ApiError {
+    for (relation, key) in sent {
+        match relation.exists(db, key).await {
             Ok(false) => {
-                return ApiError::Validation(FieldErrors::single(
-                    relation.name,
-                    invalid_pk(&key_text(sent)),
-                ));
+                let pk = match key {
+                    Value::Integer(v) => v.to_string(),
+                    Value::Text(v) => v.clone(),
+                    other => format!("{other:?}"),
+                };
+                return ApiError::Validation(FieldErrors::single(relation.name, invalid_pk(&pk)));
             }
             Ok(true) => {}
             Err(error) => return error,

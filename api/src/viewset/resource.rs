@@ -16,7 +16,7 @@ use domain::query::Value;
 use infrastructure::repository::{Page, Table, Written, active_model};
 use sea_orm::{ActiveModelTrait, Condition, EntityName, EntityTrait, IntoActiveModel};
 use serde::Serialize;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use super::conditional::Precondition;
 use super::pagination::{self, ListRequest, Pagination};
@@ -197,10 +197,10 @@ pub trait Writable: Resource {
             object.insert(relation.name.to_string(), key_json(key));
         }
         let values = ctx.fields().check(object, false)?;
-        let kept = keep_keys(ctx, &values);
+        let sent = relations::sent_keys(ctx.relations(), &values);
         let model = match Self::perform_create(ctx, active_model::<Self::Entity>(values)?).await {
             Ok(model) => model,
-            Err(error) => return Err(write_error::<Self>(ctx, error, kept).await),
+            Err(error) => return Err(write_error::<Self>(ctx, error, &sent).await),
         };
         respond::created::<Self>(ctx, model)
     }
@@ -233,18 +233,12 @@ async fn write<R: Writable>(ctx: &Ctx<'_>, body: Bytes, partial: bool) -> ApiRes
     let id = ctx.path_id::<R>()?;
     check_object::<R>(ctx).await?;
     let values = not_found_first::<R, _>(ctx, body::parse(ctx.fields(), &body, partial)).await?;
-    let kept = keep_keys(ctx, &values);
+    let sent = relations::sent_keys(ctx.relations(), &values);
     let values = active_model::<R::Entity>(values)?;
     match R::perform_update(ctx, id, values, &Precondition::from_request(ctx.request)).await {
         Ok(model) => respond::representation::<R>(ctx, StatusCode::OK, model, None),
-        Err(error) => Err(write_error::<R>(ctx, error, kept).await),
+        Err(error) => Err(write_error::<R>(ctx, error, &sent).await),
     }
-}
-
-/// A write's checked values, kept for explaining a foreign key's refusal when the
-/// resource has relations (nothing is copied otherwise).
-fn keep_keys(ctx: &Ctx<'_>, values: &Map<String, Json>) -> Option<Map<String, Json>> {
-    (!ctx.relations().is_empty()).then(|| values.clone())
 }
 
 /// A refused write in the client's terms: a unique field's or a relation's error (DRF's
@@ -252,13 +246,11 @@ fn keep_keys(ctx: &Ctx<'_>, values: &Map<String, Json>) -> Option<Map<String, Js
 async fn write_error<R: Resource>(
     ctx: &Ctx<'_>,
     error: ApiError,
-    values: Option<Map<String, Json>>,
+    sent: &[(&Relation, Value)],
 ) -> ApiError {
-    match (error, values) {
-        (refused @ ApiError::Referenced(_), Some(values)) => {
-            relations::invalid_key(ctx.db(), ctx.relations(), &values, refused).await
-        }
-        (error, _) => unique::field_error::<R>(ctx)(error),
+    match error {
+        refused @ ApiError::Referenced(_) => relations::invalid_key(ctx.db(), sent, refused).await,
+        error => unique::field_error::<R>(ctx)(error),
     }
 }
 
