@@ -4,6 +4,7 @@
 //! through a serializer that swaps the relation's field for the target's JSON. No row goes
 //! through an intermediate `serde_json::Value`.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::ser::{self, Serialize, SerializeStruct, Serializer};
@@ -17,31 +18,46 @@ pub struct Targets {
     pub by_key: HashMap<String, Box<RawValue>>,
 }
 
-/// A row to serialize with the relations of `targets` expanded.
+/// The targets of a page's expanded relations, and room to write a row's key in.
+pub struct Expansion {
+    pub targets: Vec<Targets>,
+    scratch: RefCell<Vec<u8>>,
+}
+
+impl Expansion {
+    pub fn new(targets: Vec<Targets>) -> Expansion {
+        Expansion {
+            targets,
+            scratch: RefCell::new(Vec::with_capacity(32)),
+        }
+    }
+}
+
+/// A row to serialize with the relations of `expansion` expanded.
 pub struct Expanded<'a, T> {
     pub row: T,
-    pub targets: &'a [Targets],
+    pub expansion: &'a Expansion,
 }
 
 impl<T: Serialize> Serialize for Expanded<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.row.serialize(Swapping {
             inner: serializer,
-            targets: self.targets,
+            expansion: self.expansion,
         })
     }
 }
 
-/// Serializes as `inner` does, except that the top-level struct's fields named in `targets`
+/// Serializes as `inner` does, except that the top-level struct's fields that have targets
 /// are written as their target (a key no target has, and `null`, stay as they are).
 struct Swapping<'a, S> {
     inner: S,
-    targets: &'a [Targets],
+    expansion: &'a Expansion,
 }
 
 struct SwappingStruct<'a, S> {
     inner: S,
-    targets: &'a [Targets],
+    expansion: &'a Expansion,
 }
 
 impl<S: SerializeStruct> SerializeStruct for SwappingStruct<'_, S> {
@@ -53,9 +69,16 @@ impl<S: SerializeStruct> SerializeStruct for SwappingStruct<'_, S> {
         key: &'static str,
         value: &T,
     ) -> Result<(), S::Error> {
-        if let Some(targets) = self.targets.iter().find(|t| t.field == key) {
-            let json = serde_json::to_string(value).map_err(ser::Error::custom)?;
-            if let Some(target) = targets.by_key.get(&json) {
+        if let Some(targets) = self.expansion.targets.iter().find(|t| t.field == key) {
+            let target = {
+                let mut json = self.expansion.scratch.borrow_mut();
+                json.clear();
+                serde_json::to_writer(&mut *json, value).map_err(ser::Error::custom)?;
+                std::str::from_utf8(&json)
+                    .ok()
+                    .and_then(|json| targets.by_key.get(json))
+            };
+            if let Some(target) = target {
                 return self.inner.serialize_field(key, target);
             }
         }
@@ -150,7 +173,7 @@ impl<'a, S: Serializer> Serializer for Swapping<'a, S> {
     ) -> Result<Self::SerializeStruct, S::Error> {
         Ok(SwappingStruct {
             inner: self.inner.serialize_struct(name, len)?,
-            targets: self.targets,
+            expansion: self.expansion,
         })
     }
 
@@ -178,13 +201,13 @@ mod tests {
 
     #[test]
     fn only_the_top_level_field_with_a_target_is_swapped() {
-        let targets = [Targets {
+        let expansion = Expansion::new(vec![Targets {
             field: "category",
             by_key: HashMap::from([(
                 "7".to_string(),
                 RawValue::from_string(r#"{"id":7,"name":"Tools"}"#.into()).unwrap(),
             )]),
-        }];
+        }]);
         let json = |category| {
             serde_json::to_string(&Expanded {
                 row: Row {
@@ -193,7 +216,7 @@ mod tests {
                     nested: Inner { category: 7 },
                     tags: vec!["a"],
                 },
-                targets: &targets,
+                expansion: &expansion,
             })
             .unwrap()
         };

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use super::conditional::{content_etag, etag, not_modified};
-use super::expand::{Expanded, Targets};
+use super::expand::{Expanded, Expansion, Targets};
 use super::links::{detail_url, origin, with_query};
 use super::pagination::ListRequest;
 use super::relations;
@@ -83,10 +83,10 @@ async fn targets<R: Resource>(
 /// One row with the relations in `expand` showing their targets. Its ETag is its content's,
 /// since the targets change on their own.
 pub async fn expanded<R: Resource>(ctx: &Ctx<'_>, model: Model<R>, expand: &[usize]) -> ApiResult {
-    let targets = targets::<R>(ctx, expand, std::slice::from_ref(&model)).await?;
+    let expansion = Expansion::new(targets::<R>(ctx, expand, std::slice::from_ref(&model)).await?);
     let body = json_bytes(&Expanded {
         row: R::Read::from(model),
-        targets: &targets,
+        expansion: &expansion,
     })?;
     let tag = content_etag(&body);
     let tag_value = HeaderValue::from_str(&tag).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -140,13 +140,13 @@ pub async fn page<R: Resource>(
             results,
         })?
     } else {
-        let targets = targets::<R>(ctx, &request.expand, &page.rows).await?;
+        let expansion = Expansion::new(targets::<R>(ctx, &request.expand, &page.rows).await?);
         let results: Vec<Expanded<'_, R::Read>> = page
             .rows
             .into_iter()
             .map(|row| Expanded {
                 row: R::Read::from(row),
-                targets: &targets,
+                expansion: &expansion,
             })
             .collect();
         json_bytes(&Body {
