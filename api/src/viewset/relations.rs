@@ -27,7 +27,7 @@ use domain::fields::{Fields, invalid_pk};
 use domain::query::{FieldKind, QuerySpec, RelatedQuery, Value};
 use infrastructure::PersistenceError;
 use infrastructure::database::Db;
-use infrastructure::repository::{Repository, count_referencing, model_fields};
+use infrastructure::repository::{Repository, Table, count_referencing, model_fields};
 use sea_orm::{ColumnTrait, Condition, EntityName};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
@@ -58,7 +58,9 @@ impl OnDelete {
     }
 }
 
-type Fetched<'a> = Pin<Box<dyn Future<Output = Result<Vec<Json>, PersistenceError>> + 'a>>;
+/// Target rows: each one's key (as text) and its representation (JSON).
+type Fetched<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<(String, Box<RawValue>)>, PersistenceError>> + 'a>>;
 
 /// The target of a relation, resolved when the relation is declared.
 pub struct Target {
@@ -100,7 +102,9 @@ fn fetch<'a, T: Resource>(db: &'a Db, keys: &'a [Value]) -> Fetched<'a> {
             .await?;
         rows.into_iter()
             .map(|row| {
-                serde_json::to_value(T::Read::from(row))
+                let key = <T::Entity as Table>::key(&row).to_string();
+                serde_json::value::to_raw_value(&T::Read::from(row))
+                    .map(|json| (key, json))
                     .map_err(|e| PersistenceError::Unexpected(e.to_string()))
             })
             .collect()
@@ -262,13 +266,13 @@ pub async fn targets(
         let keys = keys(relation);
         let mut by_key = HashMap::with_capacity(keys.len());
         if !keys.is_empty() {
-            for target in (relation.target.fetch)(db, &keys).await? {
-                let Some(key) = target.get(relation.target.key) else {
-                    continue;
+            for (key, target) in (relation.target.fetch)(db, &keys).await? {
+                // The key as a row's JSON holds it: `7`, or `"fr"` for a text key.
+                let key = match relation.target.key_kind {
+                    FieldKind::Text => Json::from(key).to_string(),
+                    _ => key,
                 };
-                let raw = RawValue::from_string(target.to_string())
-                    .map_err(|e| ApiError::Internal(format!("a target's JSON: {e}")))?;
-                by_key.insert(key.to_string(), raw);
+                by_key.insert(key, target);
             }
         }
         all.push(Targets {
