@@ -213,12 +213,16 @@ pub fn key_of(value: sea_orm::Value) -> Option<Value> {
 }
 
 /// `?expand=category,owner`: the relations to show expanded, checked against `relations`.
+/// A resource without relations does not know the parameter, and ignores it like any other.
 pub fn parse_expand(
     relations: &[Relation],
     raw: Option<&str>,
     errors: &mut FieldErrors,
 ) -> Vec<usize> {
     let mut chosen = Vec::new();
+    if relations.is_empty() {
+        return chosen;
+    }
     let mut invalid = Vec::new();
     for name in raw
         .unwrap_or_default()
@@ -229,7 +233,14 @@ pub fn parse_expand(
         match relations.iter().position(|r| r.name == name) {
             Some(i) if !chosen.contains(&i) => chosen.push(i),
             Some(_) => {}
-            None => invalid.push(name.chars().take(100).collect::<String>()),
+            // Each unknown name once, at most ten of them, each cut to 100 characters.
+            None if invalid.len() < 10 => {
+                let name: String = name.chars().take(100).collect();
+                if !invalid.contains(&name) {
+                    invalid.push(name);
+                }
+            }
+            None => {}
         }
     }
     if !invalid.is_empty() {
@@ -239,11 +250,7 @@ pub fn parse_expand(
             format!(
                 "Invalid expand value: {}. Allowed: {}.",
                 invalid.join(", "),
-                if allowed.is_empty() {
-                    "none".to_string()
-                } else {
-                    allowed.join(", ")
-                }
+                allowed.join(", ")
             ),
         );
     }
@@ -384,4 +391,44 @@ pub fn verbose_name(name: &str) -> String {
         out.extend(c.to_lowercase());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::Categories;
+    use infrastructure::entities::item;
+
+    fn parse(relations: &[Relation], raw: &str) -> (Vec<usize>, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        (parse_expand(relations, Some(raw), &mut errors), errors)
+    }
+
+    #[test]
+    fn expand_names_relations_once_and_reports_unknown_names_briefly() {
+        let relations = [Relation::to::<Categories>(
+            "category",
+            item::Column::CategoryId,
+            OnDelete::Protect,
+        )];
+        let (chosen, errors) = parse(&relations, "category,,category");
+        assert_eq!((chosen, errors.is_empty()), (vec![0], true));
+        let (_, errors) = parse(&relations, &"x,".repeat(2000));
+        assert_eq!(
+            errors.get(EXPAND).unwrap(),
+            ["Invalid expand value: x. Allowed: category."]
+        );
+        let many: Vec<String> = (0..50).map(|i| format!("r{i}")).collect();
+        let (_, errors) = parse(&relations, &many.join(","));
+        let message = &errors.get(EXPAND).unwrap()[0];
+        assert!(
+            message.contains("r9.") && !message.contains("r10"),
+            "{message}"
+        );
+        let (chosen, errors) = parse(&[], "anything");
+        assert!(
+            chosen.is_empty() && errors.is_empty(),
+            "no relations: ignored"
+        );
+    }
 }

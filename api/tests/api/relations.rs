@@ -1013,6 +1013,15 @@ async fn options_and_openapi_describe_the_relations(app: TestApp) {
     ] {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
+    // A resource without relations ignores `expand`, on lists and detail alike.
+    let category = app.category("Plain").await;
+    assert_eq!(app.get("/categories/?expand=category").await.status(), 200);
+    assert_eq!(
+        app.get(&format!("/categories/{category}?expand=x"))
+            .await
+            .status(),
+        200
+    );
     let isnull = list
         .as_array()
         .unwrap()
