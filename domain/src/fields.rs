@@ -401,11 +401,6 @@ impl Fields {
         self.fields.iter().find(|f| f.name == name)
     }
 
-    /// The fields that hold a relation's key.
-    pub fn relations(&self) -> impl Iterator<Item = &Field> {
-        self.fields.iter().filter(|f| f.related.is_some())
-    }
-
     pub fn kind_of(&self, name: &str) -> Option<FieldKind> {
         self.get(name).map(|f| f.kind)
     }

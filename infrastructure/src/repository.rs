@@ -270,7 +270,7 @@ where
         let count = self.count(conn, &filtered, counting).await?;
         let estimated = matches!(count, Count::Estimated(_));
         let (keys, joins) = conditions::ordering::<E>(spec, &params.ordering)?;
-        let page = conditions::join(filtered.clone(), &joins)?;
+        let page = conditions::join(filtered.clone(), &joins);
         let page = conditions::order(page, &keys, false)
             .offset(offset)
             .limit(limit + 1);
@@ -338,7 +338,7 @@ where
     ) -> Result<Page<E::Model>, PersistenceError> {
         let (keys, joins) = conditions::ordering::<E>(spec, &params.ordering)?;
         let (after_some_row, before) = (position.is_some(), position.is_some_and(|(_, b)| b));
-        let mut query = conditions::join(self.filtered(spec, params)?, &joins)?;
+        let mut query = conditions::join(self.filtered(spec, params)?, &joins);
         if let Some((values, before)) = position {
             query = query.filter(conditions::keyset::<E>(&keys, values, before));
         }

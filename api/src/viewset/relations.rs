@@ -61,6 +61,7 @@ impl OnDelete {
 /// Target rows: each one's key (as text) and its representation (JSON).
 type Fetched<'a> =
     Pin<Box<dyn Future<Output = Result<Vec<(String, Box<RawValue>)>, PersistenceError>> + 'a>>;
+type Found<'a> = Pin<Box<dyn Future<Output = Result<bool, PersistenceError>> + 'a>>;
 
 /// The target of a relation, resolved when the relation is declared.
 pub struct Target {
@@ -69,27 +70,28 @@ pub struct Target {
     /// e.g. `categories`.
     pub path: &'static str,
     pub table: &'static str,
-    /// The key field (and column).
-    pub key: &'static str,
     pub key_kind: FieldKind,
     /// What the target's lists accept: filters and orderings through the relation.
     pub query: QuerySpec,
     /// The rows with these keys, as the target's representation.
     fetch: for<'a> fn(&'a Db, &'a [Value]) -> Fetched<'a>,
+    /// Does a row with this key exist?
+    find: for<'a> fn(&'a Db, &'a Value) -> Found<'a>,
 }
 
 impl Target {
     fn of<T: Resource>() -> Target {
         let fields: Fields = T::fields(model_fields::<T::Entity>());
-        let key = fields.primary_key;
         Target {
             name: T::NAME,
             path: T::PATH,
             table: T::Entity::default().table_name(),
-            key,
-            key_kind: fields.kind_of(key).unwrap_or(FieldKind::Integer),
+            key_kind: fields
+                .kind_of(fields.primary_key)
+                .unwrap_or(FieldKind::Integer),
             query: QuerySpec::new(&fields, T::FILTERING),
             fetch: fetch::<T>,
+            find: find::<T>,
         }
     }
 }
@@ -108,6 +110,16 @@ fn fetch<'a, T: Resource>(db: &'a Db, keys: &'a [Value]) -> Fetched<'a> {
                     .map_err(|e| PersistenceError::Unexpected(e.to_string()))
             })
             .collect()
+    })
+}
+
+/// Whether a row of `T` has this key (the row is read, not serialized).
+fn find<'a, T: Resource>(db: &'a Db, key: &'a Value) -> Found<'a> {
+    Box::pin(async move {
+        let rows = Repository::<T::Entity>::new(db, Condition::all())
+            .get_many(std::slice::from_ref(key))
+            .await?;
+        Ok(!rows.is_empty())
     })
 }
 
@@ -176,9 +188,7 @@ impl Relation {
 
     /// Does a target row with this key exist?
     pub async fn exists(&self, db: &Db, key: &Value) -> ApiResult<bool> {
-        Ok(!(self.target.fetch)(db, std::slice::from_ref(key))
-            .await?
-            .is_empty())
+        Ok((self.target.find)(db, key).await?)
     }
 }
 

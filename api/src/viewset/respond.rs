@@ -8,6 +8,7 @@ use infrastructure::repository::{Page, Repository, Table};
 use std::collections::HashSet;
 use std::str::FromStr;
 
+use domain::query::Value;
 use sea_orm::{EntityTrait, ModelTrait};
 use serde::Serialize;
 
@@ -71,11 +72,23 @@ async fn targets<R: Resource>(
         let Ok(column) = <R::Entity as EntityTrait>::Column::from_str(relation.column) else {
             return Vec::new();
         };
-        let mut seen = HashSet::new();
-        rows.iter()
+        // Keys are integers or text (`key_of`): each kept once, without a copy per row.
+        let (mut numbers, mut texts) = (HashSet::new(), HashSet::new());
+        let mut keys = Vec::new();
+        for key in rows
+            .iter()
             .filter_map(|row| relations::key_of(row.get(column)))
-            .filter(|key| seen.insert(format!("{key:?}")))
-            .collect()
+        {
+            let new = match &key {
+                Value::Integer(v) => numbers.insert(*v),
+                Value::Text(v) => !texts.contains(v) && texts.insert(v.clone()),
+                _ => false,
+            };
+            if new {
+                keys.push(key);
+            }
+        }
+        keys
     })
     .await
 }

@@ -2,11 +2,11 @@
 //! declarations, its unique name (case-insensitive, race-free), and the data layer under it:
 //! `items.category_id` and its foreign key (the relation itself: `relations.rs`).
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, SqlErr, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, test_settings};
+use crate::helpers::{TestApp, answer, test_settings};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -64,12 +64,6 @@ impl TestApp {
         assert_eq!(response.status(), 201, "creating {name}");
         response.json().await.unwrap()
     }
-}
-
-/// The status and JSON body of a response.
-async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// The keys of a JSON object, sorted.

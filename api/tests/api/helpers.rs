@@ -77,7 +77,25 @@ pub async fn spawn_app_with(
     })
 }
 
+/// The status and JSON body of a response (`null` when the body is not JSON).
+pub async fn answer(response: Response) -> (reqwest::StatusCode, Value) {
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 impl TestApp {
+    /// The ids of the rows of a list page; the request must succeed.
+    pub async fn ids(&self, path: &str) -> Vec<i64> {
+        let (status, page) = answer(self.get(path).await).await;
+        assert_eq!(status, 200, "GET {path}: {page}");
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["id"].as_i64().unwrap())
+            .collect()
+    }
+
     /// The value of one `/metrics` series, named in full (`name{label="x"}`); it must exist.
     pub async fn metric(&self, series: &str) -> f64 {
         let text = self.get("/metrics").await.text().await.unwrap();

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use sea_orm::ConnectionTrait;
 
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::helpers::{Backend, TestApp, answer, spawn_app_with};
 use crate::{on_both_databases, on_databases_with};
 
 on_both_databases!(
@@ -61,13 +61,13 @@ async fn counts_say_whether_they_are_exact_or_estimated(app: TestApp) {
     // Shapes whose cost grows with the rows they match (an exact count, an ordering by a
     // related row's field) are refused above the threshold, naming the parameter, and served
     // below it; SQLite has no estimate and serves them.
-    let ids = app.ids_of("/items/?ordering=id").await;
+    let ids = app.ids("/items/?ordering=id").await;
     for (query, parameter) in [
         ("count=exact&limit=1", "count"),
         ("ordering=category__name", "ordering"),
         ("ordering=-category__name&cursor=", "ordering"),
     ] {
-        let (status, body) = status_and_body(app.get(&format!("/items/?{query}")).await).await;
+        let (status, body) = answer(app.get(&format!("/items/?{query}")).await).await;
         if postgres {
             assert_eq!(status, 400, "{query}: {body}");
             let message = body[parameter][0].as_str().unwrap();
@@ -90,23 +90,6 @@ async fn counts_say_whether_they_are_exact_or_estimated(app: TestApp) {
     assert_eq!(kind(&none), None);
     let cursor = app.get("/items/?cursor=").await;
     assert_eq!(kind(&cursor), None);
-}
-
-async fn status_and_body(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-impl TestApp {
-    async fn ids_of(&self, path: &str) -> Vec<i64> {
-        let page: Value = self.get(path).await.json().await.unwrap();
-        page["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| row["id"].as_i64().unwrap())
-            .collect()
-    }
 }
 
 /// Offsets deeper than `pagination.max_offset` would scan every row before them: refused,

@@ -8,12 +8,12 @@ use std::collections::HashSet;
 use api::viewset::{OnDelete, Relation, Resource, Router, Writable};
 use domain::fields::Fields;
 use domain::query::{Filtering, Lookup};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use sea_orm::{ConnectionTrait, Schema};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::helpers::{Backend, TestApp, answer, spawn_app_with};
 use crate::on_databases_with;
 
 mod review {
@@ -162,12 +162,6 @@ fn assert_in_order(text: &str, parts: &[&str]) {
     }
 }
 
-async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 impl TestApp {
     async fn category(&self, name: &str) -> i64 {
         let response = self
@@ -210,16 +204,6 @@ impl TestApp {
             .unwrap()
             .unwrap();
         row.try_get_by_index::<i64>(0).unwrap()
-    }
-
-    /// The ids of a list's results.
-    async fn ids(&self, path: &str) -> Vec<i64> {
-        self.json(path).await["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| row["id"].as_i64().unwrap())
-            .collect()
     }
 }
 

@@ -225,10 +225,7 @@ pub fn ordering<E: EntityTrait>(
 }
 
 /// Adds the `LEFT JOIN`s an ordering needs.
-pub fn join<E: EntityTrait>(
-    mut select: Select<E>,
-    joins: &[Join],
-) -> Result<Select<E>, PersistenceError> {
+pub fn join<E: EntityTrait>(mut select: Select<E>, joins: &[Join]) -> Select<E> {
     for join in joins {
         let on = named(&join.alias, join.key).equals((
             Alias::new(E::default().table_name()),
@@ -241,7 +238,7 @@ pub fn join<E: EntityTrait>(
             on,
         );
     }
-    Ok(select)
+    select
 }
 
 /// Orders `select` by `keys`, reversed when `reverse`; rows without a value sort last in
