@@ -23,6 +23,9 @@ use crate::settings::{LogFormat, LogSettings, SettingsError};
 /// in `/metrics`) rather than requests slowed down or memory grown.
 const BUFFERED_LINES: usize = 64 * 1024;
 
+/// Bytes the writer thread gathers before a write (it also writes whenever it runs dry).
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// Lines the writer dropped because its buffer was full: read by `/metrics`.
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 
@@ -59,7 +62,12 @@ pub fn init(settings: &LogSettings) -> Result<WorkerGuard, SettingsError> {
         .buffered_lines_limit(BUFFERED_LINES)
         .lossy(true)
         .thread_name("log-writer")
-        .finish(std::io::stdout());
+        // Buffered: the writer thread flushes once it has drained what is waiting, so under
+        // load one write carries many lines instead of one system call per line.
+        .finish(std::io::BufWriter::with_capacity(
+            WRITE_BUFFER,
+            std::io::stdout(),
+        ));
     let _ = DROPPED.set(writer.error_counter());
     let registry = tracing_subscriber::registry().with(targets).with(env);
     let result = match settings.format {

@@ -192,11 +192,27 @@ where
                 update = update.filter(version.is_in(expected.iter().copied()));
             }
         }
-        match update
-            .exec_with_returning(self.db)
+        // SeaORM's `exec_with_returning` with the row read as one: a key matches at most one
+        // row, and reading a single row costs sqlx less than collecting a list.
+        let backend = self.db.get_database_backend();
+        let mut statement = update.into_query();
+        // Nothing to set (no field sent, no version or timestamp kept): the row as it is.
+        if statement.get_values().is_empty() {
+            return Ok(self
+                .get(key)
+                .await?
+                .map_or(Written::NotFound, Written::Done));
+        }
+        statement.returning(
+            Query::returning()
+                .exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend)))),
+        );
+        match self
+            .db
+            .query_one(&statement)
             .await?
-            .into_iter()
-            .next()
+            .map(|row| E::Model::from_query_result(&row, ""))
+            .transpose()?
         {
             Some(model) => Ok(Written::Done(model)),
             None => self.missing_or_stale(key, expected).await,

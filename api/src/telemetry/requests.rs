@@ -48,34 +48,34 @@ impl RootSpanBuilder for RequestSpan {
         // `otel.name`, which cost a quarter of a GET's throughput formatted on every request
         // (bench/README.md, "Logging"). The client address is the one throttling uses, from
         // `server.trusted_proxies`, not the leftmost `X-Forwarded-For`.
-        let route = request.match_pattern();
-        let span = tracing::info_span!(
-            "HTTP request",
-            http.method = request.method().as_str(),
-            http.route = route.as_deref().unwrap_or("default"),
-            http.client_ip = Empty,
-            http.status_code = Empty,
-            otel.kind = "server",
-            otel.status_code = Empty,
-            request_id = Empty,
-            exception.message = Empty,
-            exception.details = Empty,
-        );
-        if let Some(state) = request.app_data::<web::Data<AppState>>() {
-            let client = state.proxies.client_ip(request.request());
-            span.record("http.client_ip", tracing::field::display(client));
-        }
         let id = match request.headers().get(&X_REQUEST_ID) {
             Some(id) if acceptable(id) => id.clone(),
             _ => request
                 .extensions()
                 .get::<RequestId>()
-                .and_then(|id| HeaderValue::from_str(&id.to_string()).ok())
+                .and_then(|id| {
+                    let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+                    HeaderValue::from_bytes(id.hyphenated().encode_lower(&mut text).as_bytes()).ok()
+                })
                 .unwrap_or(HeaderValue::from_static("-")),
         };
-        if let Ok(text) = id.to_str() {
-            span.record("request_id", text);
-        }
+        let client = request
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.proxies.client_ip(request.request()));
+        let route = request.match_pattern();
+        // Every field known now is given now: each later `record` costs a subscriber call.
+        let span = tracing::info_span!(
+            "HTTP request",
+            http.method = request.method().as_str(),
+            http.route = route.as_deref().unwrap_or("default"),
+            http.client_ip = client.map(tracing::field::display),
+            http.status_code = Empty,
+            otel.kind = "server",
+            otel.status_code = Empty,
+            request_id = id.to_str().ok(),
+            exception.message = Empty,
+            exception.details = Empty,
+        );
         request.extensions_mut().insert(Started {
             id,
             at: Instant::now(),
