@@ -5,17 +5,19 @@
 
 mod columns;
 mod conditions;
+mod statements;
 
 use std::marker::PhantomData;
 use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::query::{ListParams, QuerySpec, Value};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, IntoValueTuple, Query};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, IntoValueTuple, Query, ReturningClause};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
-    ExprTrait, FromQueryResult, IntoActiveModel, Iterable, ModelTrait, PaginatorTrait,
-    PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QuerySelect, QueryTrait, Select, Statement,
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
+    DbBackend, DbErr, EntityTrait, ExprTrait, FromQueryResult, IntoActiveModel, Iterable,
+    ModelTrait, PaginatorTrait, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QuerySelect,
+    QueryTrait, Select, Statement, Value as DbValue,
 };
 use tracing::instrument;
 
@@ -24,6 +26,9 @@ use crate::database::Db;
 
 pub use columns::{active_model, model_fields};
 pub use conditions::check_columns;
+pub use statements::Statements;
+
+use statements::{Columns, Operation, Scope, Shape};
 
 /// What the repository needs to know about a table beyond SeaORM's traits.
 pub trait Table: EntityTrait {
@@ -126,9 +131,47 @@ where
         condition.add(self.scope.clone())
     }
 
+    /// The key's values, as `by_id` compares them.
+    fn key_values(key: E::Key) -> Vec<DbValue> {
+        let id: Id<E> = key.into();
+        id.into_value_tuple().into_iter().collect()
+    }
+
+    /// The statement of `shape`, by its values in SeaORM's order (see [`Statements`]).
+    fn statement(
+        &self,
+        shape: Shape,
+        values: Vec<DbValue>,
+        build: impl FnOnce(DbBackend) -> Statement,
+    ) -> Statement {
+        let backend = self.db.get_database_backend();
+        self.db
+            .statements()
+            .statement(backend, shape, values, || build(backend))
+    }
+
+    /// One row of a statement's answer.
+    async fn one(&self, statement: Statement) -> Result<Option<E::Model>, PersistenceError> {
+        Ok(self
+            .db
+            .query_one_raw(statement)
+            .await?
+            .map(|row| E::Model::from_query_result(&row, ""))
+            .transpose()?)
+    }
+
     #[instrument(level = "debug", skip_all)]
     pub async fn get(&self, key: E::Key) -> Result<Option<E::Model>, PersistenceError> {
-        Ok(E::find().filter(self.by_id(key)).one(self.db).await?)
+        let scope = Scope::of(&self.scope, self.db.get_database_backend());
+        let shape = Shape::new::<E>(Operation::Get, Columns::default(), &scope);
+        // `WHERE key AND scope LIMIT 1`, as `Select::one` writes it.
+        let mut values = Self::key_values(key.clone());
+        values.extend(scope.values);
+        values.push(DbValue::BigUnsigned(Some(1)));
+        let statement = self.statement(shape, values, |backend| {
+            E::find().filter(self.by_id(key)).limit(1).build(backend)
+        });
+        self.one(statement).await
     }
 
     /// The rows whose keys are among `keys`, in no particular order (the targets of a
@@ -166,7 +209,17 @@ where
         if let Some(version) = E::version_column() {
             values.set(version, 1i64.into());
         }
-        Ok(E::insert(values).exec_with_returning(self.db).await?)
+        // `INSERT ... RETURNING` every column, as SeaORM's `exec_with_returning` writes it.
+        let (columns, written) = written::<E>(&values, true);
+        let shape = Shape::new::<E>(Operation::Insert, columns, &Scope::default());
+        let statement = self.statement(shape, written, |backend| {
+            let mut insert = E::insert(values).into_query();
+            insert.returning(returning::<E>(backend));
+            backend.build(&insert)
+        });
+        self.one(statement)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("the inserted row was not returned".into()).into())
     }
 
     /// Updates the row in one statement, setting its updated time and bumping its version;
@@ -185,35 +238,56 @@ where
         if let Some(updated) = E::updated_column() {
             values.set(updated, now().into());
         }
-        let mut update = E::update_many().set(values).filter(self.by_id(key.clone()));
-        if let Some(version) = E::version_column() {
-            update = update.col_expr(version, Expr::col(version).add(VERSION_STEP));
-            if let Some(expected) = expected {
-                update = update.filter(version.is_in(expected.iter().copied()));
-            }
-        }
-        // SeaORM's `exec_with_returning` with the row read as one: a key matches at most one
-        // row, and reading a single row costs sqlx less than collecting a list.
-        let backend = self.db.get_database_backend();
-        let mut statement = update.into_query();
+        let (columns, written) = written::<E>(&values, false);
         // Nothing to set (no field sent, no version or timestamp kept): the row as it is.
-        if statement.get_values().is_empty() {
+        if written.is_empty() {
             return Ok(self
                 .get(key)
                 .await?
                 .map_or(Written::NotFound, Written::Done));
         }
-        statement.returning(
-            Query::returning()
-                .exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend)))),
+        let scope = Scope::of(&self.scope, self.db.get_database_backend());
+        let version = E::version_column();
+        // Compare-and-set applies where there is a version to compare; an `If-Match` that
+        // names no version can only fail, and needs no write to say so.
+        let expected = expected.filter(|_| version.is_some());
+        if expected.is_some_and(<[i64]>::is_empty) {
+            return self.missing_or_stale(key, expected).await;
+        }
+        let shape = Shape::new::<E>(
+            Operation::Update {
+                expected: expected.map(<[i64]>::len),
+            },
+            columns,
+            &scope,
         );
-        match self
-            .db
-            .query_one(&statement)
-            .await?
-            .map(|row| E::Model::from_query_result(&row, ""))
-            .transpose()?
-        {
+        // `SET columns, version = version + 1 WHERE key AND scope AND version IN expected
+        // RETURNING` every column: SeaORM's `exec_with_returning`, reading its one row.
+        let mut all = written;
+        if version.is_some() {
+            all.push(DbValue::from(VERSION_STEP));
+        }
+        all.extend(Self::key_values(key.clone()));
+        all.extend(scope.values);
+        all.extend(
+            expected
+                .unwrap_or_default()
+                .iter()
+                .map(|v| DbValue::from(*v)),
+        );
+        let statement = self.statement(shape, all, |backend| {
+            let mut update = E::update_many().set(values).filter(self.by_id(key.clone()));
+            if let Some(version) = version {
+                update = update.col_expr(version, Expr::col(version).add(VERSION_STEP));
+                if let Some(expected) = expected {
+                    update = update.filter(version.is_in(expected.iter().copied()));
+                }
+            }
+            let mut update = update.into_query();
+            update.returning(returning::<E>(backend));
+            backend.build(&update)
+        });
+        match self.one(statement).await? {
             Some(model) => Ok(Written::Done(model)),
             None => self.missing_or_stale(key, expected).await,
         }
@@ -226,11 +300,36 @@ where
         key: E::Key,
         expected: Option<&[i64]>,
     ) -> Result<Written<()>, PersistenceError> {
-        let mut delete = E::delete_many().filter(self.by_id(key.clone()));
-        if let (Some(version), Some(expected)) = (E::version_column(), expected) {
-            delete = delete.filter(version.is_in(expected.iter().copied()));
+        let scope = Scope::of(&self.scope, self.db.get_database_backend());
+        let version = E::version_column();
+        let expected = expected.filter(|_| version.is_some());
+        if expected.is_some_and(<[i64]>::is_empty) {
+            return self.missing_or_stale(key, expected).await;
         }
-        if delete.exec(self.db).await?.rows_affected > 0 {
+        let shape = Shape::new::<E>(
+            Operation::Delete {
+                expected: expected.map(<[i64]>::len),
+            },
+            Columns::default(),
+            &scope,
+        );
+        // `WHERE key AND scope AND version IN expected`.
+        let mut values = Self::key_values(key.clone());
+        values.extend(scope.values);
+        values.extend(
+            expected
+                .unwrap_or_default()
+                .iter()
+                .map(|v| DbValue::from(*v)),
+        );
+        let statement = self.statement(shape, values, |backend| {
+            let mut delete = E::delete_many().filter(self.by_id(key.clone()));
+            if let (Some(version), Some(expected)) = (version, expected) {
+                delete = delete.filter(version.is_in(expected.iter().copied()));
+            }
+            delete.build(backend)
+        });
+        if self.db.execute_raw(statement).await?.rows_affected() > 0 {
             return Ok(Written::Done(()));
         }
         self.missing_or_stale(key, expected).await
@@ -492,6 +591,31 @@ const COUNT_ALIAS: &str = "__total_count";
 /// What every write adds to the version column.
 const VERSION_STEP: i32 = 1;
 
+/// The columns an active model writes and their values, in `Column::iter()` order: those
+/// `Set`, and with `unchanged_too` those `Unchanged` as well (what SeaORM's insert writes;
+/// its update writes only those `Set`).
+fn written<E: EntityTrait>(values: &E::ActiveModel, unchanged_too: bool) -> (Columns, Vec<DbValue>)
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E>,
+{
+    let mut columns = Columns::default();
+    let mut written = Vec::new();
+    for (position, column) in E::Column::iter().enumerate() {
+        match values.get(column) {
+            ActiveValue::Set(value) => written.push(value),
+            ActiveValue::Unchanged(value) if unchanged_too => written.push(value),
+            _ => continue,
+        }
+        columns.insert(position);
+    }
+    (columns, written)
+}
+
+/// Every column, as SeaORM's `exec_with_returning` asks for them back.
+fn returning<E: EntityTrait>(backend: DbBackend) -> ReturningClause {
+    Query::returning().exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))))
+}
+
 /// How many rows of `table` hold `key` in `column`: the rows that refer to a row.
 #[instrument(level = "debug", skip_all)]
 pub async fn count_referencing(
@@ -605,5 +729,37 @@ mod tests {
                 "round {round}"
             );
         }
+        // The second round sent the first one's shapes again, with its own values.
+        assert_eq!(db.statements().counts(), (4, 0));
+
+        // Unconditional writes, a partial update, an `If-Match` that matches nothing, and a
+        // scope: shapes of their own, each agreeing with SeaORM's build.
+        let created = items.insert(payload("a")).await.unwrap();
+        let mut patch = <item::ActiveModel as Default>::default();
+        patch.set(item::Column::Price, 7.5f64.into());
+        let Ok(Written::Done(patched)) = items.update(created.id, patch, None).await else {
+            panic!("a partial update")
+        };
+        assert_eq!((patched.name.as_str(), patched.price), ("a", 7.5));
+        assert!(matches!(
+            items.update(created.id, payload("x"), Some(&[])).await,
+            Ok(Written::VersionMismatch)
+        ));
+        let scoped = |name: &str| {
+            Repository::<item::Entity>::new(&db, Condition::all().add(item::Column::Name.eq(name)))
+        };
+        assert!(scoped("b").get(created.id).await.unwrap().is_none());
+        assert!(scoped("a").get(created.id).await.unwrap().is_some());
+        assert!(matches!(
+            scoped("b").delete(created.id, None).await,
+            Ok(Written::NotFound)
+        ));
+        assert!(matches!(
+            scoped("a").delete(created.id, None).await,
+            Ok(Written::Done(()))
+        ));
+        // New: the partial update, the scoped get and the scoped delete (an `If-Match` that
+        // names no version writes nothing).
+        assert_eq!(db.statements().counts(), (7, 0));
     }
 }

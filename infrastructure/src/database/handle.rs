@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use super::lease::{Fetch, Fetched, Leases, PoolStats};
+use crate::repository::Statements;
 
 /// How statements go out on PostgreSQL (`database.prepared_statements`), and how the
 /// statement timeout (`database.statement_timeout_ms`) goes with them.
@@ -33,6 +34,7 @@ pub struct Db {
     shared: DatabaseConnection,
     leases: Option<Arc<Leases>>,
     stats: Arc<PoolStats>,
+    statements: Statements,
 }
 
 impl Db {
@@ -69,11 +71,17 @@ impl Db {
             shared,
             leases,
             stats,
+            statements: Statements::default(),
         }
     }
 
     fn count(&self) {
         self.stats.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The SQL of the statement shapes this handle has sent.
+    pub fn statements(&self) -> &Statements {
+        &self.statements
     }
 
     pub fn shared(&self) -> &DatabaseConnection {
