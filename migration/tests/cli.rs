@@ -71,6 +71,8 @@ struct Catalog {
     item_columns: &'static str,
     /// The names of the tables.
     tables: &'static str,
+    /// The definition of `items`' index over the rows with a category.
+    category_index: &'static str,
 }
 
 const SQLITE: Catalog = Catalog {
@@ -80,6 +82,7 @@ const SQLITE: Catalog = Catalog {
                        AND tbl_name = 'categories' AND name NOT LIKE 'sqlite_autoindex%'",
     item_columns: "SELECT name FROM pragma_table_info('items')",
     tables: "SELECT name FROM sqlite_master WHERE type = 'table'",
+    category_index: "SELECT sql FROM sqlite_master WHERE name = 'idx_items_with_category'",
 };
 
 const POSTGRES: Catalog = Catalog {
@@ -91,6 +94,8 @@ const POSTGRES: Catalog = Catalog {
                    WHERE table_name = 'items'",
     tables: "SELECT table_name::text FROM information_schema.tables \
              WHERE table_schema = 'public'",
+    category_index: "SELECT indexdef::text FROM pg_indexes \
+                     WHERE indexname = 'idx_items_with_category'",
 };
 
 async fn execute(url: &str, sql: &str) -> Result<u64, DbErr> {
@@ -110,11 +115,12 @@ fn restricted(error: &DbErr) -> bool {
     ) || error.to_string().contains("FOREIGN KEY constraint failed")
 }
 
-/// Each step down and back up: the indexes of `items` (one per ordering field, and
-/// `(category_id, id)` with categories; stepping down removes them, then brings back the two
-/// the first migration made; `up` restores them all), its columns, the `categories` table,
-/// and an item that refers to a category, which every step keeps (its category goes with the
-/// table).
+/// Each step down and back up: the indexes of `items` (one per ordering field but
+/// `created_at`, and `(category_id, id)` over the rows with a category; stepping down brings
+/// back the `created_at` index and the full category one, then removes them, then brings back
+/// the two the first migration made; `up` restores the latest), its columns, the `categories`
+/// table, and an item that refers to a category, which every step keeps (its category goes
+/// with the table).
 async fn check_steps(url: &str, catalog: &Catalog) {
     let listed = [
         "idx_items_name_id",
@@ -127,6 +133,19 @@ async fn check_steps(url: &str, catalog: &Catalog) {
         .copied()
         .chain(["idx_items_category_id_id"])
         .collect();
+    let lean: Vec<&str> = listed
+        .iter()
+        .copied()
+        .filter(|name| *name != "idx_items_created_at_id")
+        .chain(["idx_items_with_category"])
+        .collect();
+    let partial = async || {
+        let definition = columns(url, catalog.category_index).await.concat();
+        definition
+            .to_lowercase()
+            .contains("where (category_id is not null)")
+            || definition.contains("WHERE category_id IS NOT NULL")
+    };
     let step = |args: &[&str]| {
         let output = cli(args, &[]);
         assert!(
@@ -141,9 +160,10 @@ async fn check_steps(url: &str, catalog: &Catalog) {
     };
 
     // Every migration applied: the tables, their indexes and their rules.
-    assert_eq!(
-        columns(url, catalog.item_indexes).await,
-        sorted(&with_category)
+    assert_eq!(columns(url, catalog.item_indexes).await, sorted(&lean));
+    assert!(
+        partial().await,
+        "the category index holds rows with a category"
     );
     assert_eq!(
         columns(url, catalog.category_indexes).await,
@@ -215,6 +235,14 @@ async fn check_steps(url: &str, catalog: &Catalog) {
         "{referring:?}"
     );
 
+    // Down `lean_item_indexes`: the `created_at` index and the full category index.
+    step(&["-u", url, "down", "-n", "1"]);
+    assert_eq!(
+        columns(url, catalog.item_indexes).await,
+        sorted(&with_category)
+    );
+    assert!(!partial().await);
+
     // Down `create_categories`: the item stays, without its category column.
     step(&["-u", url, "down", "-n", "1"]);
     assert_eq!(columns(url, catalog.item_indexes).await, sorted(&listed));
@@ -238,10 +266,8 @@ async fn check_steps(url: &str, catalog: &Catalog) {
 
     // Up again: everything back, the item kept, with no category.
     step(&["-u", url, "up"]);
-    assert_eq!(
-        columns(url, catalog.item_indexes).await,
-        sorted(&with_category)
-    );
+    assert_eq!(columns(url, catalog.item_indexes).await, sorted(&lean));
+    assert!(partial().await);
     assert!(has_categories().await);
     assert_eq!(columns(url, kept).await, ["Kept:none"]);
     // A new item gets a fresh id: SQLite's rebuild kept the AUTOINCREMENT counter.

@@ -74,6 +74,7 @@ const FILTERING: Filtering = Filtering {
     filters: &[("id", &[Lookup::Exact])],
     search: &[],
     ordering: &["id"],
+    unindexed_ordering: &[],
     default_ordering: &["id"],
 };
 

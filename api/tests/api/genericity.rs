@@ -71,6 +71,7 @@ const COUNTRY_FILTERING: Filtering = Filtering {
     ],
     search: &["name", "code"],
     ordering: &["name", "population"],
+    unindexed_ordering: &[],
     default_ordering: &["code"],
 };
 

@@ -87,6 +87,7 @@ const REVIEW_FILTERING: Filtering = Filtering {
     filters: &[("stars", &[Lookup::Exact, Lookup::Gte])],
     search: &[],
     ordering: &["id", "stars"],
+    unindexed_ordering: &[],
     default_ordering: &["id"],
 };
 

@@ -68,6 +68,7 @@ const NAP_FILTERING: Filtering = Filtering {
     filters: &[],
     search: &[],
     ordering: &[],
+    unindexed_ordering: &[],
     default_ordering: &["id"],
 };
 

@@ -449,6 +449,7 @@ mod tests {
             ],
             search: &["name"],
             ordering: &["name", "price"],
+            unindexed_ordering: &[],
             default_ordering: &["id"],
             relations: Vec::new(),
         }
