@@ -41,7 +41,6 @@ pub const CATEGORY_FILTERING: Filtering = Filtering {
     search: &["name"],
     // `name` has an index with `id` (migration `create_categories`).
     ordering: &["id", "name"],
-    unindexed_ordering: &[],
     default_ordering: &["id"],
 };
 

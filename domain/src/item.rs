@@ -64,12 +64,9 @@ pub const ITEM_FILTERING: Filtering = Filtering {
         ),
     ],
     search: &["name", "description"],
-    // Each but `created_at` has an index with `id` (migrations `item_list_indexes` and
-    // `lean_item_indexes`), so the first page and cursor pages stay cheap at any table size.
-    // Rows are created in `id` order, so `created_at` has none: an index every insert and
-    // update would maintain, for an order `id` already gives.
+    // Each has an index with `id` (migration `item_list_indexes`), so the first page and
+    // cursor pages stay cheap at any table size.
     ordering: &["id", "name", "price", "created_at", "updated_at"],
-    unindexed_ordering: &["created_at"],
     default_ordering: &["id"],
 };
 

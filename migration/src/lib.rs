@@ -8,7 +8,7 @@ mod m20261129_000003_create_idempotency_keys;
 mod m20261129_000004_drop_item_ordering_indexes;
 mod m20261206_000005_item_list_indexes;
 mod m20261206_000006_create_categories;
-mod m20261206_000007_lean_item_indexes;
+mod m20261206_000007_partial_category_index;
 
 pub struct Migrator;
 
@@ -22,7 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_drop_item_ordering_indexes::Migration),
             Box::new(m20261206_000005_item_list_indexes::Migration),
             Box::new(m20261206_000006_create_categories::Migration),
-            Box::new(m20261206_000007_lean_item_indexes::Migration),
+            Box::new(m20261206_000007_partial_category_index::Migration),
         ]
     }
 }

@@ -99,9 +99,8 @@ pub struct ListRequest {
     pub guard: Option<Guard>,
 }
 
-/// A list shape no index bounds: an ordering by a related row's field or by one of the
-/// resource's `unindexed_ordering` (a sort of every matching row), or `count=exact` (a count
-/// of them). It is served while the planner
+/// A list shape no index bounds: an ordering by a related row's field (a sort of every
+/// matching row), or `count=exact` (a count of them). It is served while the planner
 /// estimates at most `pagination.exact_count_threshold` matching rows, and refused with a 400
 /// naming the parameter above that (PostgreSQL; SQLite has no estimate and serves it).
 #[derive(Debug, Clone, PartialEq)]
@@ -127,25 +126,14 @@ impl Guard {
                 advice,
             })
         };
-        let unindexed = |field: &str| spec.unindexed_ordering.contains(&field);
-        if let Some(order) = params
-            .ordering
-            .iter()
-            .find(|o| o.via.is_some() || unindexed(o.field))
-        {
-            let indexed: Vec<&str> = spec
-                .ordering
-                .iter()
-                .copied()
-                .filter(|f| !unindexed(f))
-                .collect();
+        if let Some(order) = params.ordering.iter().find(|o| o.via.is_some()) {
             return guard(
                 names::ORDERING,
                 format!(
                     "ordering by {} sorts every matching row (no index serves it). Filter the list \
                      further, or order by {}",
                     order.name(),
-                    indexed.join(", ")
+                    spec.ordering.join(", ")
                 ),
             );
         }
@@ -430,7 +418,6 @@ mod tests {
             filters: &[("price", &[Lookup::Gte])],
             search: &[],
             ordering: &["price", "at"],
-            unindexed_ordering: &[],
             default_ordering: &["id"],
         };
         QuerySpec {
@@ -443,7 +430,6 @@ mod tests {
             filters: FILTERING.filters,
             search: FILTERING.search,
             ordering: FILTERING.ordering,
-            unindexed_ordering: FILTERING.unindexed_ordering,
             default_ordering: FILTERING.default_ordering,
             relations: Vec::new(),
         }

@@ -74,7 +74,6 @@ const FILTERING: Filtering = Filtering {
     filters: &[("id", &[Lookup::Exact])],
     search: &[],
     ordering: &["id"],
-    unindexed_ordering: &[],
     default_ordering: &["id"],
 };
 

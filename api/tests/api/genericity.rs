@@ -71,7 +71,6 @@ const COUNTRY_FILTERING: Filtering = Filtering {
     ],
     search: &["name", "code"],
     ordering: &["name", "population"],
-    unindexed_ordering: &[],
     default_ordering: &["code"],
 };
 

@@ -80,7 +80,6 @@ const NOTE_FILTERING: Filtering = Filtering {
     filters: &[("owner", &[Lookup::Exact]), ("archived", &[Lookup::Exact])],
     search: &["body"],
     ordering: &["body"],
-    unindexed_ordering: &[],
     default_ordering: &["id"],
 };
 

@@ -87,7 +87,6 @@ const REVIEW_FILTERING: Filtering = Filtering {
     filters: &[("stars", &[Lookup::Exact, Lookup::Gte])],
     search: &[],
     ordering: &["id", "stars"],
-    unindexed_ordering: &[],
     default_ordering: &["id"],
 };
 

@@ -68,7 +68,6 @@ const NAP_FILTERING: Filtering = Filtering {
     filters: &[],
     search: &[],
     ordering: &[],
-    unindexed_ordering: &[],
     default_ordering: &["id"],
 };
 

@@ -449,7 +449,6 @@ mod tests {
             ],
             search: &["name"],
             ordering: &["name", "price"],
-            unindexed_ordering: &[],
             default_ordering: &["id"],
             relations: Vec::new(),
         }

@@ -102,10 +102,6 @@ pub struct Filtering {
     pub search: &'static [&'static str],
     /// Fields `?ordering=` accepts (`ordering_fields`).
     pub ordering: &'static [&'static str],
-    /// Those of `ordering` no index serves: a list ordered by one sorts every matching row,
-    /// so it is served while the planner estimates at most `pagination.exact_count_threshold`
-    /// matching rows and refused with a 400 above (as an ordering through a relation is).
-    pub unindexed_ordering: &'static [&'static str],
     /// Ordering when the request names none, e.g. `&["-created_at"]`. The primary key
     /// breaks every tie.
     pub default_ordering: &'static [&'static str],
@@ -123,7 +119,6 @@ pub struct QuerySpec {
     pub filters: &'static [(&'static str, &'static [Lookup])],
     pub search: &'static [&'static str],
     pub ordering: &'static [&'static str],
-    pub unindexed_ordering: &'static [&'static str],
     pub default_ordering: &'static [&'static str],
     /// The relations of the resource: filters and orderings through them.
     pub relations: Vec<RelatedQuery>,
@@ -168,7 +163,6 @@ impl QuerySpec {
             filters: filtering.filters,
             search: filtering.search,
             ordering: filtering.ordering,
-            unindexed_ordering: filtering.unindexed_ordering,
             default_ordering: filtering.default_ordering,
             relations: Vec::new(),
         }
