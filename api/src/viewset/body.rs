@@ -77,9 +77,11 @@ pub fn parse(fields: &Fields, bytes: &[u8], partial: bool) -> ApiResult<Map<Stri
     Ok(fields.check(object(bytes)?, partial)?)
 }
 
-/// Parses a JSON object body; an empty body is an empty object.
+/// Parses a JSON object body; an empty body is an empty object. A body of only whitespace is
+/// not JSON, and a parse error (as in DRF, whose parser sees an empty body as no data and
+/// anything else as JSON to parse).
 pub fn object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
-    let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let value: Value = if bytes.is_empty() {
         Value::Object(Map::new())
     } else {
         serde_json::from_slice(bytes)

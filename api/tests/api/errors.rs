@@ -103,6 +103,9 @@ async fn malformed_json_is_400_with_detail(app: TestApp) {
         "{\"price\": 1e999}",
         "\u{feff}{}",
         &"[".repeat(10_000),
+        // Whitespace is not JSON: only an empty body is an empty object.
+        "\r",
+        " \n\t",
     ] {
         let response = app
             .request(Method::POST, "/items/")
@@ -121,6 +124,20 @@ async fn malformed_json_is_400_with_detail(app: TestApp) {
             "{detail}"
         );
     }
+    // A PATCH whose body is whitespace changes nothing; an empty one is an empty change.
+    let item = app.create_item("Kept", 1.0).await;
+    let path = format!("/items/{}", item["id"]);
+    let etag = |response: &reqwest::Response| response.headers()["etag"].clone();
+    let before = etag(&app.get(&path).await);
+    let patch = |body: &'static str| {
+        app.request(Method::PATCH, &path)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_eq!(patch("\r").await.unwrap().status(), 400);
+    assert_eq!(etag(&app.get(&path).await), before, "nothing changed");
+    assert_eq!(patch("").await.unwrap().status(), 200);
     for body in ["[]", "\"text\"", "42", "null"] {
         let response = app
             .request(Method::POST, "/items/")
