@@ -131,10 +131,24 @@ where
         condition.add(self.scope.clone())
     }
 
-    /// The key's values, as `by_id` compares them.
-    fn key_values(key: E::Key) -> Vec<DbValue> {
+    /// The values of `WHERE key AND scope [AND version IN expected]`, in the order `by_id`
+    /// and the version filter write them.
+    fn located(key: E::Key, scope: Scope, expected: Option<&[i64]>) -> Vec<DbValue> {
         let id: Id<E> = key.into();
-        id.into_value_tuple().into_iter().collect()
+        let mut values: Vec<DbValue> = id.into_value_tuple().into_iter().collect();
+        values.extend(scope.values);
+        values.extend(
+            expected
+                .unwrap_or_default()
+                .iter()
+                .map(|v| DbValue::from(*v)),
+        );
+        values
+    }
+
+    /// The versions a write compares: those `If-Match` named, where the table keeps one.
+    fn compared(expected: Option<&[i64]>) -> Option<&[i64]> {
+        expected.filter(|_| E::version_column().is_some())
     }
 
     /// The statement of `shape`, by its values in SeaORM's order (see [`Statements`]).
@@ -165,8 +179,7 @@ where
         let scope = Scope::of(&self.scope, self.db.get_database_backend());
         let shape = Shape::new::<E>(Operation::Get, Columns::default(), &scope);
         // `WHERE key AND scope LIMIT 1`, as `Select::one` writes it.
-        let mut values = Self::key_values(key.clone());
-        values.extend(scope.values);
+        let mut values = Self::located(key.clone(), scope, None);
         values.push(DbValue::BigUnsigned(Some(1)));
         let statement = self.statement(shape, values, |backend| {
             E::find().filter(self.by_id(key)).limit(1).build(backend)
@@ -246,14 +259,14 @@ where
                 .await?
                 .map_or(Written::NotFound, Written::Done));
         }
-        let scope = Scope::of(&self.scope, self.db.get_database_backend());
-        let version = E::version_column();
         // Compare-and-set applies where there is a version to compare; an `If-Match` that
         // names no version can only fail, and needs no write to say so.
-        let expected = expected.filter(|_| version.is_some());
+        let expected = Self::compared(expected);
         if expected.is_some_and(<[i64]>::is_empty) {
             return self.missing_or_stale(key, expected).await;
         }
+        let scope = Scope::of(&self.scope, self.db.get_database_backend());
+        let version = E::version_column();
         let shape = Shape::new::<E>(
             Operation::Update {
                 expected: expected.map(<[i64]>::len),
@@ -267,14 +280,7 @@ where
         if version.is_some() {
             all.push(DbValue::from(VERSION_STEP));
         }
-        all.extend(Self::key_values(key.clone()));
-        all.extend(scope.values);
-        all.extend(
-            expected
-                .unwrap_or_default()
-                .iter()
-                .map(|v| DbValue::from(*v)),
-        );
+        all.extend(Self::located(key.clone(), scope, expected));
         let statement = self.statement(shape, all, |backend| {
             let mut update = E::update_many().set(values).filter(self.by_id(key.clone()));
             if let Some(version) = version {
@@ -300,12 +306,12 @@ where
         key: E::Key,
         expected: Option<&[i64]>,
     ) -> Result<Written<()>, PersistenceError> {
-        let scope = Scope::of(&self.scope, self.db.get_database_backend());
-        let version = E::version_column();
-        let expected = expected.filter(|_| version.is_some());
+        let expected = Self::compared(expected);
         if expected.is_some_and(<[i64]>::is_empty) {
             return self.missing_or_stale(key, expected).await;
         }
+        let scope = Scope::of(&self.scope, self.db.get_database_backend());
+        let version = E::version_column();
         let shape = Shape::new::<E>(
             Operation::Delete {
                 expected: expected.map(<[i64]>::len),
@@ -313,15 +319,7 @@ where
             Columns::default(),
             &scope,
         );
-        // `WHERE key AND scope AND version IN expected`.
-        let mut values = Self::key_values(key.clone());
-        values.extend(scope.values);
-        values.extend(
-            expected
-                .unwrap_or_default()
-                .iter()
-                .map(|v| DbValue::from(*v)),
-        );
+        let values = Self::located(key.clone(), scope, expected);
         let statement = self.statement(shape, values, |backend| {
             let mut delete = E::delete_many().filter(self.by_id(key.clone()));
             if let (Some(version), Some(expected)) = (version, expected) {
