@@ -248,7 +248,7 @@ SQL
     done
     SHAPES+=(
         "offset=999000|?limit=50&offset=999000"
-        "offset=10000 (max_offset)|?limit=50&offset=10000"
+        "offset=5000 (max_offset)|?limit=50&offset=5000"
         "page=20000|?page_size=50&page=20000"
         "price__gte=500&price__lt=510|?page_size=50&price__gte=500&price__lt=510"
         "price range, ordering=-price|?page_size=50&price__gte=500&price__lt=510&ordering=-price"

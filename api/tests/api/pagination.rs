@@ -97,9 +97,9 @@ async fn counts_say_whether_they_are_exact_or_estimated(app: TestApp) {
 async fn deep_pages_are_refused_pointing_to_cursors(app: TestApp) {
     seed(&app, 2).await;
     for (query, parameter) in [
-        ("?offset=10001", "offset"),
+        ("?offset=5001", "offset"),
         ("?limit=10&offset=999000", "offset"),
-        ("?page=202", "page"),
+        ("?page=102", "page"),
         ("?page=20000&page_size=50", "page"),
     ] {
         let response = app.get(&format!("/items/{query}")).await;
@@ -111,8 +111,8 @@ async fn deep_pages_are_refused_pointing_to_cursors(app: TestApp) {
     let default_page = app.get("/items/").await;
     assert_eq!(default_page.headers()["x-count-kind"], "exact");
     // At the limit: served (an empty page past the last is DRF's 404).
-    assert_eq!(app.get("/items/?offset=10000").await.status(), 200);
-    assert_eq!(app.get("/items/?page=201").await.status(), 404);
+    assert_eq!(app.get("/items/?offset=5000").await.status(), 200);
+    assert_eq!(app.get("/items/?page=101").await.status(), 404);
 }
 
 async fn seed(app: &TestApp, n: usize) -> Vec<i64> {
