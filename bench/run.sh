@@ -9,7 +9,8 @@
 #   PEERS= bench/run.sh                   this service only
 #   MODES="get lifecycle" CONCS=32,64 DURATION=12 ROUNDS=4 bench/run.sh
 #   MODES=expand bench/run.sh             pages of 100 items with and without expand=category
-#   LIST_SCALE=1 bench/run.sh             also every list shape at 1k and 1M rows (seeds 1M rows)
+#   LIST_SCALE=1 bench/run.sh             also every list shape, 1k against 1M rows side by side (a second
+#                                         instance on a second database of 1M rows)
 #   THROTTLE=1 bench/run.sh               also GET with throttling on, Redis store against memory store
 #   STARTUP=1 bench/run.sh                also time start-to-ready on SQLite
 set -euo pipefail
@@ -212,11 +213,14 @@ PY
 fi
 
 # --- every list shape at 1k and 1M rows (this service) -------------------------------
-# Each shape is measured at both sizes; one the service refuses (a 400 naming the parameter,
-# e.g. an offset deeper than pagination.max_offset) is listed as refused.
+# Two instances of the service, one on a database of 1k rows and one on a database of 1M,
+# measured interleaved round by round for each shape, so that the ratio does not carry the
+# machine's drift between two phases. A shape the service refuses (a 400 naming the
+# parameter, e.g. an offset deeper than pagination.max_offset) is listed as refused.
 if [ "${LIST_SCALE:-0}" = 1 ]; then
-    rows() {  # rows N: the items table holds exactly N rows (a tenth without a category), analysed
-        PGUSER=bench PGPASSWORD=bench psql -q -X -d items_bench -v ON_ERROR_STOP=1 <<SQL
+    psql_as_bench() { PGUSER=bench PGPASSWORD=bench psql -q -X -v ON_ERROR_STOP=1 -d "$@"; }
+    rows() {  # rows DB N: the items table of DB holds exactly N rows (a tenth without a category), analysed
+        psql_as_bench "$1" <<SQL
 TRUNCATE items RESTART IDENTITY;
 DELETE FROM categories;
 INSERT INTO categories (name, description, created_at, updated_at, version)
@@ -224,15 +228,15 @@ SELECT 'category ' || n, '', now(), now(), 1 FROM generate_series(1, 20) AS n;
 INSERT INTO items (name, description, price, in_stock, category_id, created_at, updated_at, version)
 SELECT 'item ' || n, 'generated row ' || n, (n % 1000) + 0.99, n % 3 <> 0,
        CASE WHEN n % 10 = 0 THEN NULL ELSE (SELECT min(id) FROM categories) + n % 20 END,
-       now() - make_interval(secs => $1 - n), now() - make_interval(secs => $1 - n), 1
-FROM generate_series(1, $1) AS n;
+       now() - make_interval(secs => $2 - n), now() - make_interval(secs => $2 - n), 1
+FROM generate_series(1, $2) AS n;
 VACUUM ANALYZE items;
 VACUUM ANALYZE categories;
 SQL
     }
-    next_cursor() {  # next_cursor QUERY: the cursor of page 2 of that cursor listing
+    next_cursor() {  # next_cursor PORT QUERY: the cursor of page 2 of that cursor listing
         # (a refused listing has no cursor: the shape is then reported refused)
-        curl -sf "http://127.0.0.1:8000/items/$1" | python3 -c 'import json,sys,urllib.parse as u; print(u.parse_qs(u.urlsplit(json.load(sys.stdin)["next"]).query)["cursor"][0])' 2>/dev/null || true
+        curl -sf "http://127.0.0.1:$1/items/$2" | python3 -c 'import json,sys,urllib.parse as u; print(u.parse_qs(u.urlsplit(json.load(sys.stdin)["next"]).query)["cursor"][0])' 2>/dev/null || true
     }
     SHAPES=(
         "default page|?page_size=50"
@@ -268,44 +272,62 @@ SQL
         "ordering=category__name, cursor page 2|?page_size=50&ordering=category__name&cursor=@"
         "nested /categories/<id>/items/|@nested?page_size=50"
     )
-    declare -A RATE
-    for n in 1000 1000000; do
-        say "every list shape with $n rows"
-        rows "$n"
-        recent=$(PGUSER=bench PGPASSWORD=bench psql -X -tA -d items_bench -c \
-            "SELECT to_char((max(created_at) - interval '100 seconds') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM items")
-        category=$(PGUSER=bench PGPASSWORD=bench psql -X -tA -d items_bench -c "SELECT min(id) + 7 FROM categories")
-        for shape in "${SHAPES[@]}"; do
-            label=${shape%%|*}
+    say "every list shape with 1k and with 1M rows, side by side"
+    (cd / && env -u PGHOST -u PGPORT -u PGUSER -u PGPASSWORD su postgres -c "psql -X -q -v ON_ERROR_STOP=1" <<'SQL')
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS items_bench_1m WITH (FORCE);
+CREATE DATABASE items_bench_1m OWNER bench;
+SQL
+    LARGE_URL=postgres://bench:bench@127.0.0.1:5432/items_bench_1m
+    "$BIN/migration" -u "$LARGE_URL" up >/dev/null
+    rows items_bench 1000
+    rows items_bench_1m 1000000
+    APP_ENV=production APP__SERVER__PORT=8001 APP__DATABASE__MAX_CONNECTIONS=21 DATABASE_URL=$LARGE_URL \
+        "$BIN/api" > "$OUT/api-1m.log" 2>&1 &
+    PIDS+=("$!")
+    wait_for http://127.0.0.1:8001/health/ready
+    declare -A RATE PORT=([1k]=8000 [1M]=8001) DB=([1k]=items_bench [1M]=items_bench_1m)
+    for shape in "${SHAPES[@]}"; do
+        label=${shape%%|*}
+        args=()
+        for size in 1k 1M; do
             query=${shape#*|}
+            recent=$(PGUSER=bench PGPASSWORD=bench psql -X -tA -d "${DB[$size]}" -c \
+                "SELECT to_char((max(created_at) - interval '100 seconds') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM items")
+            category=$(PGUSER=bench PGPASSWORD=bench psql -X -tA -d "${DB[$size]}" -c "SELECT min(id) + 7 FROM categories")
             query=${query//@recent/$recent}
             query=${query//@category/$category}
             prefix=
             if [[ $query == @nested* ]]; then prefix=/categories/$category; query=${query#@nested}; fi
             if [[ $query == *"cursor=@"* ]]; then
                 base=${query/&cursor=@/}
-                query="$base&cursor=$(next_cursor "$base&cursor=")"
+                query="$base&cursor=$(next_cursor "${PORT[$size]}" "$base&cursor=")"
             fi
-            status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8000$prefix/items/$query")
+            status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$size]}$prefix/items/$query")
             if [ "$status" != 200 ]; then
-                RATE["$label/$n"]="$status (refused)"
+                RATE["$label/$size"]="$status (refused)"
                 continue
             fi
-            "$BENCH" list -t "api=http://127.0.0.1:8000$prefix" -c 16 --duration "${LIST_DURATION:-5}" --seed 0 --list-query "$query" -q \
-                --out "$OUT/list-$n" > "$OUT/list-$n.md"
-            RATE["$label/$n"]=$(grep -E '^\| api \|' "$OUT/list-$n.md" | head -1 | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+            args+=(-t "$size=http://127.0.0.1:${PORT[$size]}$prefix" --list-query "$size=$query")
+        done
+        [ ${#args[@]} -gt 0 ] || continue
+        "$BENCH" list "${args[@]}" -c 16 --duration "${LIST_DURATION:-6}" --rounds 3 --seed 0 -q \
+            --out "$OUT/list" > "$OUT/list.md"
+        for size in 1k 1M; do
+            [ -n "${RATE["$label/$size"]:-}" ] && continue
+            RATE["$label/$size"]=$(grep -E "^\| $size \|" "$OUT/list.md" | head -1 | awk -F'|' '{gsub(/ /, "", $5); print $5}')
         done
     done
     {
         echo
-        echo "## every list shape at 1k and 1M rows (api only, c=16, req/s; a status instead of a rate: refused)"
+        echo "## every list shape at 1k and 1M rows (two instances of the service, interleaved in 3 rounds, c=16, req/s; a status instead of a rate: refused)"
         echo
         echo "| shape | 1k rows | 1M rows | 1M / 1k |"
         echo "|---|---:|---:|---:|"
         for shape in "${SHAPES[@]}"; do
             label=${shape%%|*}
-            small=${RATE["$label/1000"]}
-            large=${RATE["$label/1000000"]}
+            small=${RATE["$label/1k"]}
+            large=${RATE["$label/1M"]}
             ratio=$(python3 -c "import sys
 try: print(f'{float(sys.argv[2]) / float(sys.argv[1]):.2f}')
 except Exception: print('-')" "$small" "$large")

@@ -100,9 +100,10 @@ pub struct Common {
     /// Do not delete the items this run created.
     #[arg(long)]
     pub keep: bool,
-    /// Query string for list requests, e.g. '?page_size=50', '?cursor=', '?count=estimated'.
-    #[arg(long, default_value = "")]
-    pub list_query: String,
+    /// Query string for list requests, e.g. '?page_size=50', '?cursor=', '?count=estimated';
+    /// NAME=?QUERY (repeatable) gives one target its own, e.g. a cursor only it issued.
+    #[arg(long)]
+    pub list_query: Vec<String>,
     /// Server process to watch as NAME=PID (repeatable): peak RSS of it and its children.
     #[arg(long, value_name = "NAME=PID", value_parser = parse_pid)]
     pub server_pid: Vec<(String, u32)>,
@@ -223,7 +224,8 @@ pub struct Settings {
     pub trailing_slash: bool,
     pub seed: usize,
     pub keep: bool,
-    pub list_query: String,
+    /// For every target: its name and the query string of its list requests.
+    pub list_queries: Vec<(String, String)>,
     #[serde(serialize_with = "pids_as_map")]
     pub server_pids: Vec<(String, u32)>,
     pub out: Option<PathBuf>,
@@ -243,6 +245,14 @@ fn pids_as_map<S: serde::Serializer>(pids: &[(String, u32)], s: S) -> Result<S::
 }
 
 impl Settings {
+    /// The query string of `target`'s list requests ("" for none).
+    pub fn list_query(&self, target: &str) -> &str {
+        self.list_queries
+            .iter()
+            .find(|(name, _)| name == target)
+            .map_or("", |(_, query)| query)
+    }
+
     /// The share of --duration / --count one round gets (the first rounds take the remainder).
     pub fn slice_stop(&self, round: u32) -> Stop {
         match self.stop {
@@ -322,13 +332,7 @@ fn validate(mode: Mode, c: Common, users: Option<UsersArgs>) -> Result<Settings,
     if (mode == Mode::Get || mode == Mode::Users) && c.seed == 0 {
         return Err(format!("{} mode needs --seed of at least 1", mode.name()));
     }
-    let mut list_query = c.list_query.trim().to_string();
-    if !list_query.is_empty() && !list_query.starts_with('?') {
-        list_query.insert(0, '?');
-    }
-    if list_query.chars().any(|ch| ch.is_whitespace() || ch == '#') {
-        return Err("--list-query must be a plain query string like '?page_size=50'".into());
-    }
+    let list_queries = list_queries(&c.targets, &c.list_query)?;
 
     let (counts, users) = match users {
         Some((counts, ramp_up, think, weights)) => {
@@ -389,7 +393,7 @@ fn validate(mode: Mode, c: Common, users: Option<UsersArgs>) -> Result<Settings,
         trailing_slash: c.trailing_slash,
         seed: c.seed,
         keep: c.keep,
-        list_query,
+        list_queries,
         server_pids: c.server_pid,
         out: c.out,
         json: c.json,
@@ -403,6 +407,49 @@ fn validate(mode: Mode, c: Common, users: Option<UsersArgs>) -> Result<Settings,
 
 fn parse_target(s: &str) -> Result<TargetSpec, String> {
     TargetSpec::parse(s)
+}
+
+/// Each target's list query: its own (`NAME=?QUERY`), else the one for all (`?QUERY`, the
+/// `?` optional), else none.
+fn list_queries(targets: &[TargetSpec], given: &[String]) -> Result<Vec<(String, String)>, String> {
+    let normalised = |query: &str| {
+        let mut query = query.trim().to_string();
+        if !query.is_empty() && !query.starts_with('?') {
+            query.insert(0, '?');
+        }
+        if query.chars().any(|ch| ch.is_whitespace() || ch == '#') {
+            return Err(
+                "--list-query must be a plain query string like '?page_size=50'".to_string(),
+            );
+        }
+        Ok(query)
+    };
+    let mut shared = None;
+    let mut own = Vec::new();
+    for query in given {
+        match query.split_once("=?") {
+            Some((name, rest)) if targets.iter().any(|t| t.name == name) => {
+                own.push((name.to_string(), normalised(&format!("?{rest}"))?));
+            }
+            _ if shared.is_some() => {
+                return Err(
+                    "--list-query: one for all targets, then NAME=?QUERY for others".into(),
+                );
+            }
+            _ => shared = Some(normalised(query)?),
+        }
+    }
+    let shared = shared.unwrap_or_default();
+    Ok(targets
+        .iter()
+        .map(|t| {
+            let query = own.iter().rev().find(|(name, _)| *name == t.name);
+            (
+                t.name.clone(),
+                query.map_or(shared.clone(), |(_, q)| q.clone()),
+            )
+        })
+        .collect())
 }
 
 fn parse_pid(s: &str) -> Result<(String, u32), String> {
@@ -492,6 +539,43 @@ mod tests {
     }
 
     #[test]
+    fn gives_a_target_its_own_list_query() {
+        let s = settings(&[
+            "list",
+            "-t",
+            "small=http://127.0.0.1:1",
+            "-t",
+            "large=http://127.0.0.1:2",
+            "--list-query",
+            "?page_size=50",
+            "--list-query",
+            "large=?page_size=50&cursor=abc=",
+        ])
+        .unwrap();
+        assert_eq!(s.list_query("small"), "?page_size=50");
+        assert_eq!(s.list_query("large"), "?page_size=50&cursor=abc=");
+        // A name that is no target's is part of a query for all; a second such is an error.
+        let twice = settings(&[
+            "list",
+            "-t",
+            "a=http://127.0.0.1:1",
+            "--list-query",
+            "?x=1",
+            "--list-query",
+            "b=?y=2",
+        ]);
+        assert!(twice.unwrap_err().contains("--list-query"));
+        let spaced = settings(&[
+            "list",
+            "-t",
+            "a=http://127.0.0.1:1",
+            "--list-query",
+            "a=?x 1",
+        ]);
+        assert!(spaced.unwrap_err().contains("plain query string"));
+    }
+
+    #[test]
     fn lists_rates_and_several_targets() {
         let s = settings(&[
             "get",
@@ -522,7 +606,13 @@ mod tests {
             s.rounds, 3,
             "several targets interleave in 3 rounds by default"
         );
-        assert_eq!(s.list_query, "?page_size=5");
+        assert_eq!(
+            s.list_queries,
+            [
+                ("a".to_string(), "?page_size=5".to_string()),
+                ("localhost:2".to_string(), "?page_size=5".to_string())
+            ]
+        );
         assert_eq!(s.stop, Stop::Count(100));
         // 100 over 3 rounds: 34, 33, 33
         assert_eq!(s.slice_stop(0), Stop::Count(34));

@@ -63,7 +63,8 @@ pub async fn run(settings: &Settings, interrupted: Arc<AtomicBool>) -> Result<Ou
                 .map_err(|e| format!("target {}: {e}", spec.name))?,
             timeout: Duration::from_secs_f64(settings.timeout_s),
         });
-        let paths = Paths::new(spec, settings.trailing_slash, &settings.list_query);
+        let query = settings.list_query(&spec.name);
+        let paths = Paths::new(spec, settings.trailing_slash, query);
         probe(&spec.name, &endpoint, &paths).await?;
         let pid = settings
             .server_pids
