@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use serde::ser::{self, Serialize, SerializeStruct, Serializer};
+use serde::ser::{self, Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::value::RawValue;
 
 /// The targets of one relation for one page, by the JSON of their key as a row holds it
@@ -48,8 +48,9 @@ impl<T: Serialize> Serialize for Expanded<'_, T> {
     }
 }
 
-/// Serializes as `inner` does, except that the top-level struct's fields that have targets
-/// are written as their target (a key no target has, and `null`, stay as they are).
+/// Serializes as `inner` does, except that the top-level fields that have targets are written
+/// as their target (a key no target has, and `null`, stay as they are). The top level is a
+/// struct, or a map when the row's type has `#[serde(flatten)]` fields.
 struct Swapping<'a, S> {
     inner: S,
     expansion: &'a Expansion,
@@ -58,6 +59,40 @@ struct Swapping<'a, S> {
 struct SwappingStruct<'a, S> {
     inner: S,
     expansion: &'a Expansion,
+}
+
+impl Expansion {
+    /// The targets of the field named `key`, if it is expanded.
+    fn of_field(&self, key: &str) -> Option<&Targets> {
+        self.targets.iter().find(|t| t.field == key)
+    }
+
+    /// The targets of a map key (a field of a flattened type): its JSON is `"field"`.
+    fn of_key<K: ?Sized + Serialize, E: ser::Error>(&self, key: &K) -> Result<Option<&Targets>, E> {
+        let mut json = self.scratch.borrow_mut();
+        json.clear();
+        serde_json::to_writer(&mut *json, key).map_err(E::custom)?;
+        Ok(json
+            .strip_prefix(b"\"")
+            .and_then(|json| json.strip_suffix(b"\""))
+            .and_then(|name| std::str::from_utf8(name).ok())
+            .and_then(|name| self.of_field(name)))
+    }
+
+    /// What a row's key `value` expands to, if `targets` has it.
+    fn target<'t, T: ?Sized + Serialize, E: ser::Error>(
+        &self,
+        targets: &'t Targets,
+        value: &T,
+    ) -> Result<Option<&'t RawValue>, E> {
+        let mut json = self.scratch.borrow_mut();
+        json.clear();
+        serde_json::to_writer(&mut *json, value).map_err(E::custom)?;
+        Ok(std::str::from_utf8(&json)
+            .ok()
+            .and_then(|json| targets.by_key.get(json))
+            .map(|target| &**target))
+    }
 }
 
 impl<S: SerializeStruct> SerializeStruct for SwappingStruct<'_, S> {
@@ -69,18 +104,10 @@ impl<S: SerializeStruct> SerializeStruct for SwappingStruct<'_, S> {
         key: &'static str,
         value: &T,
     ) -> Result<(), S::Error> {
-        if let Some(targets) = self.expansion.targets.iter().find(|t| t.field == key) {
-            let target = {
-                let mut json = self.expansion.scratch.borrow_mut();
-                json.clear();
-                serde_json::to_writer(&mut *json, value).map_err(ser::Error::custom)?;
-                std::str::from_utf8(&json)
-                    .ok()
-                    .and_then(|json| targets.by_key.get(json))
-            };
-            if let Some(target) = target {
-                return self.inner.serialize_field(key, target);
-            }
+        if let Some(targets) = self.expansion.of_field(key)
+            && let Some(target) = self.expansion.target(targets, value)?
+        {
+            return self.inner.serialize_field(key, target);
         }
         self.inner.serialize_field(key, value)
     }
@@ -94,7 +121,51 @@ impl<S: SerializeStruct> SerializeStruct for SwappingStruct<'_, S> {
     }
 }
 
-/// Everything but `serialize_struct` goes to the inner serializer unchanged.
+struct SwappingMap<'a, S> {
+    inner: S,
+    expansion: &'a Expansion,
+    /// The targets of the key just written, for the value that follows it.
+    pending: Option<&'a Targets>,
+}
+
+impl<'a, S: SerializeMap> SerializeMap for SwappingMap<'a, S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+
+    fn serialize_key<K: ?Sized + Serialize>(&mut self, key: &K) -> Result<(), S::Error> {
+        self.pending = self.expansion.of_key(key)?;
+        self.inner.serialize_key(key)
+    }
+
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), S::Error> {
+        if let Some(targets) = self.pending.take()
+            && let Some(target) = self.expansion.target(targets, value)?
+        {
+            return self.inner.serialize_value(target);
+        }
+        self.inner.serialize_value(value)
+    }
+
+    fn serialize_entry<K: ?Sized + Serialize, V: ?Sized + Serialize>(
+        &mut self,
+        key: &K,
+        value: &V,
+    ) -> Result<(), S::Error> {
+        if let Some(targets) = self.expansion.of_key(key)?
+            && let Some(target) = self.expansion.target(targets, value)?
+        {
+            return self.inner.serialize_entry(key, target);
+        }
+        self.inner.serialize_entry(key, value)
+    }
+
+    fn end(self) -> Result<S::Ok, S::Error> {
+        self.inner.end()
+    }
+}
+
+/// Everything but `serialize_struct` and `serialize_map` goes to the inner serializer
+/// unchanged.
 macro_rules! delegate {
     ($($method:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
         $(fn $method(self, $($arg: $ty),*) -> Result<$out, S::Error> {
@@ -110,7 +181,7 @@ impl<'a, S: Serializer> Serializer for Swapping<'a, S> {
     type SerializeTuple = S::SerializeTuple;
     type SerializeTupleStruct = S::SerializeTupleStruct;
     type SerializeTupleVariant = S::SerializeTupleVariant;
-    type SerializeMap = S::SerializeMap;
+    type SerializeMap = SwappingMap<'a, S::SerializeMap>;
     type SerializeStruct = SwappingStruct<'a, S::SerializeStruct>;
     type SerializeStructVariant = S::SerializeStructVariant;
 
@@ -139,7 +210,6 @@ impl<'a, S: Serializer> Serializer for Swapping<'a, S> {
         serialize_tuple(len: usize) -> S::SerializeTuple;
         serialize_tuple_struct(name: &'static str, len: usize) -> S::SerializeTupleStruct;
         serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> S::SerializeTupleVariant;
-        serialize_map(len: Option<usize>) -> S::SerializeMap;
         serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> S::SerializeStructVariant;
     }
 
@@ -164,6 +234,14 @@ impl<'a, S: Serializer> Serializer for Swapping<'a, S> {
     ) -> Result<S::Ok, S::Error> {
         self.inner
             .serialize_newtype_variant(name, index, variant, value)
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
+        Ok(SwappingMap {
+            inner: self.inner.serialize_map(len)?,
+            expansion: self.expansion,
+            pending: None,
+        })
     }
 
     fn serialize_struct(
@@ -231,6 +309,71 @@ mod tests {
         assert_eq!(
             json(Some(8)),
             r#"{"id":1,"category":8,"nested":{"category":7},"tags":["a"]}"#
+        );
+    }
+
+    #[derive(serde::Serialize)]
+    struct Stamps {
+        created: &'static str,
+        category: Option<i64>,
+    }
+
+    #[derive(serde::Serialize)]
+    struct Flattened {
+        id: i64,
+        #[serde(flatten)]
+        stamps: Stamps,
+        nested: Inner,
+    }
+
+    #[test]
+    fn a_type_with_flattened_fields_is_swapped_too() {
+        let expansion = Expansion::new(vec![Targets {
+            field: "category",
+            by_key: HashMap::from([(
+                "7".to_string(),
+                RawValue::from_string(r#"{"id":7}"#.into()).unwrap(),
+            )]),
+        }]);
+        let json = |category| {
+            serde_json::to_string(&Expanded {
+                row: Flattened {
+                    id: 1,
+                    stamps: Stamps {
+                        created: "now",
+                        category,
+                    },
+                    nested: Inner { category: 7 },
+                },
+                expansion: &expansion,
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            json(Some(7)),
+            r#"{"id":1,"created":"now","category":{"id":7},"nested":{"category":7}}"#
+        );
+        assert_eq!(
+            json(None),
+            r#"{"id":1,"created":"now","category":null,"nested":{"category":7}}"#
+        );
+        // A map written key, then value, as other serializers may do.
+        let mut out = Vec::new();
+        let mut writer = serde_json::Serializer::new(&mut out);
+        let mut map = Swapping {
+            inner: &mut writer,
+            expansion: &expansion,
+        }
+        .serialize_map(None)
+        .unwrap();
+        map.serialize_key("category").unwrap();
+        map.serialize_value(&7).unwrap();
+        map.serialize_key("other").unwrap();
+        map.serialize_value(&7).unwrap();
+        SerializeMap::end(map).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"category":{"id":7},"other":7}"#
         );
     }
 }
