@@ -137,6 +137,8 @@ impl Guard {
                 ),
             );
         }
+        // The client's own `count=exact`, not the counting mode parsed with the page: an
+        // operator who sets `pagination.count = "exact"` gets exact counts on every list.
         if counts && query.get(COUNT) == Some("exact") {
             return guard(
                 COUNT,
