@@ -286,19 +286,21 @@ SQL
         "$BIN/api" > "$OUT/api-1m.log" 2>&1 &
     PIDS+=("$!")
     wait_for http://127.0.0.1:8001/health/ready
-    declare -A RATE PORT=([1k]=8000 [1M]=8001) DB=([1k]=items_bench [1M]=items_bench_1m)
+    declare -A RATE RECENT CATEGORY PORT=([1k]=8000 [1M]=8001) DB=([1k]=items_bench [1M]=items_bench_1m)
+    for size in 1k 1M; do  # the values shapes fill in, per database
+        RECENT[$size]=$(psql_as_bench "${DB[$size]}" -tA -c \
+            "SELECT to_char((max(created_at) - interval '100 seconds') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM items")
+        CATEGORY[$size]=$(psql_as_bench "${DB[$size]}" -tA -c "SELECT min(id) + 7 FROM categories")
+    done
     for shape in "${SHAPES[@]}"; do
         label=${shape%%|*}
         args=()
         for size in 1k 1M; do
             query=${shape#*|}
-            recent=$(PGUSER=bench PGPASSWORD=bench psql -X -tA -d "${DB[$size]}" -c \
-                "SELECT to_char((max(created_at) - interval '100 seconds') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM items")
-            category=$(PGUSER=bench PGPASSWORD=bench psql -X -tA -d "${DB[$size]}" -c "SELECT min(id) + 7 FROM categories")
-            query=${query//@recent/$recent}
-            query=${query//@category/$category}
+            query=${query//@recent/${RECENT[$size]}}
+            query=${query//@category/${CATEGORY[$size]}}
             prefix=
-            if [[ $query == @nested* ]]; then prefix=/categories/$category; query=${query#@nested}; fi
+            if [[ $query == @nested* ]]; then prefix=/categories/${CATEGORY[$size]}; query=${query#@nested}; fi
             if [[ $query == *"cursor=@"* ]]; then
                 base=${query/&cursor=@/}
                 query="$base&cursor=$(next_cursor "${PORT[$size]}" "$base&cursor=")"

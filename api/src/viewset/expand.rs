@@ -4,7 +4,7 @@
 //! through a serializer that swaps the relation's field for the target's JSON. No row goes
 //! through an intermediate `serde_json::Value`.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 
 use serde::ser::{self, Serialize, SerializeMap, SerializeStruct, Serializer};
@@ -62,6 +62,17 @@ struct SwappingStruct<'a, S> {
 }
 
 impl Expansion {
+    /// `value`'s JSON, written into the scratch buffer.
+    fn json<T: ?Sized + Serialize, E: ser::Error>(
+        &self,
+        value: &T,
+    ) -> Result<RefMut<'_, Vec<u8>>, E> {
+        let mut json = self.scratch.borrow_mut();
+        json.clear();
+        serde_json::to_writer(&mut *json, value).map_err(E::custom)?;
+        Ok(json)
+    }
+
     /// The targets of the field named `key`, if it is expanded.
     fn of_field(&self, key: &str) -> Option<&Targets> {
         self.targets.iter().find(|t| t.field == key)
@@ -69,9 +80,7 @@ impl Expansion {
 
     /// The targets of a map key (a field of a flattened type): its JSON is `"field"`.
     fn of_key<K: ?Sized + Serialize, E: ser::Error>(&self, key: &K) -> Result<Option<&Targets>, E> {
-        let mut json = self.scratch.borrow_mut();
-        json.clear();
-        serde_json::to_writer(&mut *json, key).map_err(E::custom)?;
+        let json = self.json(key)?;
         Ok(json
             .strip_prefix(b"\"")
             .and_then(|json| json.strip_suffix(b"\""))
@@ -85,9 +94,7 @@ impl Expansion {
         targets: &'t Targets,
         value: &T,
     ) -> Result<Option<&'t RawValue>, E> {
-        let mut json = self.scratch.borrow_mut();
-        json.clear();
-        serde_json::to_writer(&mut *json, value).map_err(E::custom)?;
+        let json = self.json(value)?;
         Ok(std::str::from_utf8(&json)
             .ok()
             .and_then(|json| targets.by_key.get(json))
