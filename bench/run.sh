@@ -5,7 +5,7 @@
 # setup.sh once). Targets are measured interleaved, round by round; results go to
 # target/bench/<timestamp>/ (summary.md gathers every table).
 #
-#   bench/run.sh                          this service + the peers found (bare, fastapi, fastify)
+#   bench/run.sh                          this service + the peers found (bare, bare_schema, fastapi, fastify)
 #   PEERS= bench/run.sh                   this service only
 #   MODES="get lifecycle" CONCS=32,64 DURATION=12 ROUNDS=4 bench/run.sh
 #   MODES=expand bench/run.sh             pages of 100 items with and without expand=category
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PEERS_DIR=${PEERS_DIR:-$ROOT/../shared/peers}
-PEERS=${PEERS-"bare fastapi fastify"}
+PEERS=${PEERS-"bare bare_schema fastapi fastify"}
 MODES=${MODES:-"get list lifecycle expand"}
 CONCS=${CONCS:-32,64}
 DURATION=${DURATION:-12}
@@ -66,6 +66,17 @@ kill -0 "$API_PID" 2>/dev/null || { echo "the service did not start: see $OUT/ap
 # --- the peers, each on its own database, reset --------------------------------------
 export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=testuser PGPASSWORD=testpass PGOPTIONS='--client-min-messages=warning'
 reset() { psql -q -X -v ON_ERROR_STOP=1 -d "$1" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' "${@:2}"; }
+# bench/bare-schema.sql must keep the indexes and the foreign key the migrations give `items`.
+schema_drift() {
+    local q="SELECT string_agg(regexp_replace(indexdef, ' ON public\\.| ON ', ' ON '), E'\\n' ORDER BY indexname)
+             FROM pg_indexes WHERE tablename = 'items' AND indexname <> 'items_pkey'
+             UNION ALL SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), E'\\n' ORDER BY conname)
+             FROM pg_constraint WHERE conrelid = 'items'::regclass AND contype = 'f'"
+    local ours theirs
+    ours=$(PGUSER=bench PGPASSWORD=bench psql -X -tA -d items_bench -c "$q")
+    theirs=$(psql -X -tA -d testdb_bare_schema -c "$q")
+    [ "$ours" = "$theirs" ] || say "WARNING: bench/bare-schema.sql's indexes or foreign key differ from the migrations': $(diff <(echo "$ours") <(echo "$theirs") | grep '^[<>]' | xargs)"
+}
 start_peer() {  # start_peer NAME PORT: started and answering, or not set up
     local name=$1 port=$2 pid
     case $name in
@@ -74,6 +85,15 @@ start_peer() {  # start_peer NAME PORT: started and answering, or not set up
             reset testdb_bare -f "$PEERS_DIR/schema.sql" || return 1
             (cd "$PEERS_DIR/rust/bare" && exec env PORT=$port WORKERS=2 POOL_SIZE=20 \
                 DATABASE_URL=postgres://testuser:testpass@127.0.0.1:5432/testdb_bare ../target/release/bare) \
+                > "$OUT/$name.log" 2>&1 & pid=$! ;;
+        bare_schema)  # the same server on a database laid out like this service's
+            [ -x "$PEERS_DIR/rust/target/release/bare" ] || return 1
+            psql -X -tA -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'testdb_bare_schema'" | grep -q 1 \
+                || psql -q -X -d postgres -c 'CREATE DATABASE testdb_bare_schema' || return 1
+            reset testdb_bare_schema -f "$ROOT/bench/bare-schema.sql" || return 1
+            schema_drift
+            (cd "$PEERS_DIR/rust/bare" && exec env PORT=$port WORKERS=2 POOL_SIZE=20 \
+                DATABASE_URL=postgres://testuser:testpass@127.0.0.1:5432/testdb_bare_schema ../target/release/bare) \
                 > "$OUT/$name.log" 2>&1 & pid=$! ;;
         fastapi)
             [ -x "$PEERS_DIR/.venv/bin/uvicorn" ] || return 1
@@ -104,7 +124,7 @@ stop_peers() {
 # that lists and counts would otherwise wade through (in whichever target ran the writes).
 vacuum() {
     PGUSER=bench PGPASSWORD=bench psql -q -X -d items_bench -c 'VACUUM (ANALYZE) items' || true
-    for db in testdb_bare testdb_fastify testdb_fastapi; do
+    for db in testdb_bare testdb_bare_schema testdb_fastify testdb_fastapi; do
         psql -q -X -d "$db" -c 'VACUUM (ANALYZE) items' 2>/dev/null || true
     done
 }
@@ -122,7 +142,7 @@ SUMMARY=$OUT/summary.md
 # --- the comparison, in groups whose connection pools fit PostgreSQL's max_connections
 # together (FastAPI alone may open 2 x 50): every mode and concurrency, targets interleaved.
 port=8101
-GROUPS_=("bare fastify" "fastapi")
+GROUPS_=("bare bare_schema fastify" "fastapi")
 for group in "${GROUPS_[@]}"; do
     TARGETS=(-t "api=http://127.0.0.1:8000")
     SERVER_PIDS=(--server-pid "api=$API_PID")
@@ -144,7 +164,7 @@ for group in "${GROUPS_[@]}"; do
         name=$mode-$(echo "$group" | tr ' ' '-')
         "$BENCH" "$mode" "${TARGETS[@]}" "${SERVER_PIDS[@]}" -c "$CONCS" --duration "$DURATION" --rounds "$ROUNDS" \
             "${extra[@]}" -q --out "$OUT/$name" > "$OUT/$name.md"
-        { echo; echo "## $mode ($(echo "${TARGETS[*]}" | grep -o '[a-z]*=' | tr -d '=' | xargs | tr ' ' ','))"; echo; cat "$OUT/$name.md"; } >> "$SUMMARY"
+        { echo; echo "## $mode ($(echo "${TARGETS[*]}" | grep -o '[a-z_]*=' | tr -d '=' | xargs | tr ' ' ','))"; echo; cat "$OUT/$name.md"; } >> "$SUMMARY"
     done
     stop_peers
 done
