@@ -636,6 +636,34 @@ pub async fn count_referencing(
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
+/// The columns of `table` that lead a valid B-tree index without a predicate: a list
+/// ordered by one of them reads its first rows from the index, at any table size.
+/// PostgreSQL only (`None` on SQLite, whose lists the planner's estimates cannot guard).
+#[instrument(level = "debug", skip_all)]
+pub async fn indexed_columns(
+    db: &Db,
+    table: &str,
+) -> Result<Option<std::collections::HashSet<String>>, PersistenceError> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(None);
+    }
+    let statement = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT a.attname::text FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_am am ON am.oid = c.relam AND am.amname = 'btree' \
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+         WHERE i.indrelid = to_regclass(quote_ident($1)) AND i.indisvalid AND i.indpred IS NULL",
+        [table.into()],
+    );
+    let rows = db.query_all_raw(statement).await?;
+    let columns = rows
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(columns))
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, Database, Schema};

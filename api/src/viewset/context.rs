@@ -153,15 +153,18 @@ impl<'a> Ctx<'a> {
         &self.info.query
     }
 
-    /// The list query string, checked against the resource's declarations and pagination.
-    pub fn list_request(&self) -> ApiResult<ListRequest> {
+    /// The list query string, checked against the resource's declarations, pagination and
+    /// indexes.
+    pub async fn list_request(&self) -> ApiResult<ListRequest> {
         let query = Query::parse(self.request.query_string());
+        let indexed = self.info.indexed(self.db()).await?;
         let mut request = ListRequest::parse(
             self.info.pagination,
             self.query(),
             &self.info.relations,
             &query,
             &self.state.pages,
+            indexed,
         )?;
         if let Some((relation, key)) = &self.parent {
             request.params.filters.push(Filter {

@@ -1,11 +1,16 @@
 //! What a registered resource knows about itself, computed once at registration: its
 //! allowed methods, its fields, what its lists accept, and the body of `OPTIONS` (DRF's
-//! `SimpleMetadata`).
+//! `SimpleMetadata`); and, read from the database on its first list, its table's indexes.
+
+use std::collections::HashSet;
 
 use actix_web::web::Bytes;
 use domain::fields::{Fields, Unique};
 use domain::query::{FieldKind, QuerySpec};
-use infrastructure::repository::{check_columns, model_fields};
+use infrastructure::PersistenceError;
+use infrastructure::database::Db;
+use infrastructure::repository::{check_columns, indexed_columns, model_fields};
+use sea_orm::EntityName;
 use serde_json::{Map, Value, json};
 
 use super::actions::Actions;
@@ -28,6 +33,11 @@ pub struct ResourceInfo {
     pub relations: Vec<Relation>,
     pub list_options: Bytes,
     pub detail_options: Bytes,
+    /// The resource's table.
+    pub table: &'static str,
+    /// The columns that lead one of the table's B-tree indexes, read once (see
+    /// [`ResourceInfo::indexed`]).
+    indexed: tokio::sync::OnceCell<Option<HashSet<String>>>,
 }
 
 impl ResourceInfo {
@@ -85,7 +95,21 @@ impl ResourceInfo {
             query,
             pagination: R::PAGINATION,
             relations,
+            table: R::Entity::default().table_name(),
+            indexed: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The columns that lead one of the table's B-tree indexes (PostgreSQL; `None` on
+    /// SQLite), read from the database by the first list request and kept: an index added
+    /// later counts after a restart. Lists ordered by another column are guarded (see
+    /// `pagination::Guard`).
+    pub async fn indexed(&self, db: &Db) -> Result<Option<&HashSet<String>>, PersistenceError> {
+        let indexed = self
+            .indexed
+            .get_or_try_init(|| indexed_columns(db, self.table))
+            .await?;
+        Ok(indexed.as_ref())
     }
 }
 

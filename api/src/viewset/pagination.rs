@@ -14,6 +14,7 @@ pub mod limit_offset;
 pub mod page_number;
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use domain::FieldErrors;
 use domain::query::{CountMode, ListParams, QuerySpec, names};
@@ -99,10 +100,11 @@ pub struct ListRequest {
     pub guard: Option<Guard>,
 }
 
-/// A list shape no index bounds: an ordering by a related row's field (a sort of every
-/// matching row), or `count=exact` (a count of them). It is served while the planner
-/// estimates at most `pagination.exact_count_threshold` matching rows, and refused with a 400
-/// naming the parameter above that (PostgreSQL; SQLite has no estimate and serves it).
+/// A list shape no index bounds: an ordering by a related row's field, or by a field no
+/// B-tree index of the table leads (a sort of every matching row), or `count=exact` (a count
+/// of them). It is served while the planner estimates at most
+/// `pagination.exact_count_threshold` matching rows, and refused with a 400 naming the
+/// parameter above that (PostgreSQL; SQLite has no estimate and serves it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Guard {
     pub threshold: u64,
@@ -117,6 +119,7 @@ impl Guard {
         spec: &QuerySpec,
         query: &Query<'_>,
         counts: bool,
+        indexed: Option<&HashSet<String>>,
         threshold: u64,
     ) -> Option<Guard> {
         let guard = |parameter, advice| {
@@ -134,6 +137,35 @@ impl Guard {
                      further, or order by {}",
                     order.name(),
                     spec.ordering.join(", ")
+                ),
+            );
+        }
+        // An ordering the client asked for, led by a field no index leads (the primary key
+        // always has one). A resource's own default ordering is its author's choice.
+        let served = |field: &str| {
+            field == spec.primary_key || indexed.is_none_or(|i| i.contains(spec.column_of(field)))
+        };
+        if query.has(names::ORDERING)
+            && let Some(order) = params.ordering.first()
+            && order.via.is_none()
+            && !served(order.field)
+        {
+            let indexed: Vec<&str> = spec
+                .ordering
+                .iter()
+                .copied()
+                .filter(|f| served(f))
+                .collect();
+            let instead = match indexed.as_slice() {
+                [] => String::new(),
+                fields => format!(", or order by {}", fields.join(", ")),
+            };
+            return guard(
+                names::ORDERING,
+                format!(
+                    "ordering by {} sorts every matching row (no index serves it). Filter the \
+                     list further{instead}",
+                    order.field
                 ),
             );
         }
@@ -189,6 +221,7 @@ impl ListRequest {
         relations: &[Relation],
         query: &Query<'_>,
         defaults: &PageDefaults,
+        indexed: Option<&HashSet<String>>,
     ) -> Result<ListRequest, FieldErrors> {
         let mut errors = FieldErrors::new();
         let params = ListParams::parse_into(spec, query.pairs(), &mut errors);
@@ -212,7 +245,14 @@ impl ListRequest {
         }
         let page = chosen.unwrap_or(PageRequest::PageNumber(page_number::Request::FIRST));
         let counts = !matches!(page, PageRequest::Cursor(_));
-        let guard = Guard::of(&params, spec, query, counts, defaults.exact_count_threshold);
+        let guard = Guard::of(
+            &params,
+            spec,
+            query,
+            counts,
+            indexed,
+            defaults.exact_count_threshold,
+        );
         errors.into_result(ListRequest {
             params,
             page,
@@ -438,7 +478,7 @@ mod tests {
     }
 
     pub(super) fn parse(styles: Pagination, query: &str) -> Result<ListRequest, FieldErrors> {
-        ListRequest::parse(styles, &spec(), &[], &Query::parse(query), &DEFAULTS)
+        ListRequest::parse(styles, &spec(), &[], &Query::parse(query), &DEFAULTS, None)
     }
 
     #[test]

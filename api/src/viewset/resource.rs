@@ -122,7 +122,7 @@ pub trait Resource: Sized + 'static {
 
     /// `GET /{path}/`: a page of rows, filtered, searched and ordered as asked.
     async fn list(ctx: &Ctx<'_>) -> ApiResult {
-        let request = ctx.list_request()?;
+        let request = ctx.list_request().await?;
         let page = Self::paginate_queryset(ctx, &request).await?;
         respond::page::<Self>(ctx, &request, page).await
     }

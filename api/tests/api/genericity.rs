@@ -10,7 +10,7 @@ use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::helpers::{Backend, TestApp, answer, spawn_app_with};
 use crate::on_databases_with;
 
 mod country {
@@ -109,7 +109,14 @@ pub fn register(router: Router) -> Router {
 }
 
 async fn spawn(backend: Backend) -> Option<TestApp> {
-    let app = spawn_app_with(backend, |_| {}, register).await?;
+    spawn_with(backend, |_| {}).await
+}
+
+async fn spawn_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut api::settings::Settings),
+) -> Option<TestApp> {
+    let app = spawn_app_with(backend, configure, register).await?;
     let db = app.db().await;
     db.execute_unprepared(
         "CREATE TABLE countries (code VARCHAR(2) PRIMARY KEY, name TEXT NOT NULL, population BIGINT NOT NULL, eu_member BOOLEAN NOT NULL, capital TEXT)",
@@ -135,6 +142,69 @@ on_databases_with!(
     read_only_means_read_only,
     a_resource_chooses_its_pagination
 );
+
+on_databases_with!(
+    super::spawn_with_an_index_on_name;
+    orderings_no_index_leads_are_guarded,
+);
+
+/// The countries with an index on `name` (none on `population`), analysed, and lists
+/// guarded from one estimated row.
+async fn spawn_with_an_index_on_name(backend: Backend) -> Option<TestApp> {
+    let app = spawn_with(backend, |settings| {
+        settings.pagination.exact_count_threshold = 1;
+    })
+    .await?;
+    let db = app.db().await;
+    db.execute_unprepared("CREATE INDEX countries_name ON countries (name)")
+        .await
+        .unwrap();
+    if app.database_url.starts_with("postgres") {
+        db.execute_unprepared("ANALYZE countries").await.unwrap();
+    }
+    Some(app)
+}
+
+/// An ordering no B-tree index of the table leads sorts every matching row, whatever the
+/// page: a resource gets no such list on a large table, with nothing declared. The service
+/// reads the table's indexes from PostgreSQL and serves the ordering up to the threshold of
+/// estimated rows, and above it answers 400 naming `ordering` and the orderings an index
+/// serves. SQLite has no estimates and serves it.
+async fn orderings_no_index_leads_are_guarded(app: TestApp) {
+    let postgres = app.database_url.starts_with("postgres");
+    for path in [
+        "/countries/?ordering=population",
+        "/countries/?ordering=-population,name&page=1",
+        "/country-pages/?ordering=population&cursor=",
+    ] {
+        let (status, body) = answer(app.get(path).await).await;
+        if postgres {
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_eq!(
+                body["ordering"][0],
+                "Not offered on lists of more than 1 rows (this one has about 7): ordering by \
+                 population sorts every matching row (no index serves it). Filter the list \
+                 further, or order by name.",
+                "{path}"
+            );
+        } else {
+            assert_eq!(status, 200, "{path}: {body}");
+        }
+    }
+    // Few enough rows, an indexed ordering, or the resource's own default: served.
+    for (path, expected) in [
+        ("/countries/?ordering=-population&code=FR", &["FR"][..]),
+        (
+            "/countries/?ordering=name&eu_member=false",
+            &["IS", "NO", "CH"],
+        ),
+        ("/countries/?eu_member=false", &["CH", "IS", "NO"]),
+    ] {
+        let (status, body) = answer(app.get(path).await).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(codes(&body), expected, "{path}");
+    }
+}
 
 /// A cursor-only resource pages by cursor whatever the request says, documents only the
 /// cursor's parameters and an envelope with no `count`.
