@@ -102,12 +102,29 @@ impl ResourceInfo {
 
     /// The columns that lead one of the table's B-tree indexes (PostgreSQL; `None` on
     /// SQLite), read from the database by the first list request and kept: an index added
-    /// later counts after a restart. Lists ordered by another column are guarded (see
-    /// `pagination::Guard`).
+    /// later counts after a restart. Lists a client orders by another column are guarded
+    /// (see `pagination::Guard`); a default ordering no index serves is logged, once.
     pub async fn indexed(&self, db: &Db) -> Result<Option<&HashSet<String>>, PersistenceError> {
         let indexed = self
             .indexed
-            .get_or_try_init(|| indexed_columns(db, self.table))
+            .get_or_try_init(|| async {
+                let indexed = indexed_columns(db, self.table).await?;
+                let default = self.query.default_ordering.first();
+                if let (Some(columns), Some(field)) = (&indexed, default) {
+                    let field = field.trim_start_matches('-');
+                    if field != self.query.primary_key
+                        && !columns.contains(self.query.column_of(field))
+                    {
+                        tracing::warn!(
+                            table = self.table,
+                            field,
+                            "the default ordering has no index: every default page of a \
+                             large table sorts all its rows"
+                        );
+                    }
+                }
+                Ok::<_, PersistenceError>(indexed)
+            })
             .await?;
         Ok(indexed.as_ref())
     }
