@@ -145,7 +145,10 @@ impl Guard {
         let served = |field: &str| {
             field == spec.primary_key || indexed.is_none_or(|i| i.contains(spec.column_of(field)))
         };
-        if query.has(names::ORDERING)
+        let asked = query
+            .get(names::ORDERING)
+            .is_some_and(|raw| raw.split(',').any(|term| !term.trim().is_empty()));
+        if asked
             && let Some(order) = params.ordering.first()
             && order.via.is_none()
             && !served(order.field)
@@ -479,6 +482,44 @@ mod tests {
 
     pub(super) fn parse(styles: Pagination, query: &str) -> Result<ListRequest, FieldErrors> {
         ListRequest::parse(styles, &spec(), &[], &Query::parse(query), &DEFAULTS, None)
+    }
+
+    /// Only an ordering the client asks for, led by a field no index leads, is guarded: not
+    /// the resource's default (here `price`, unindexed), and none when the indexes are
+    /// unknown (SQLite).
+    #[test]
+    fn orderings_no_index_leads_are_guarded() {
+        let indexed = HashSet::from(["at".to_string()]);
+        let spec = QuerySpec {
+            default_ordering: &["price"],
+            ..spec()
+        };
+        let guard = |query: &str, indexed: Option<&HashSet<String>>| {
+            ListRequest::parse(ALL, &spec, &[], &Query::parse(query), &DEFAULTS, indexed)
+                .unwrap()
+                .guard
+                .map(|guard| (guard.parameter, guard.advice))
+        };
+        let refused = Some((
+            names::ORDERING,
+            "ordering by price sorts every matching row (no index serves it). Filter the list \
+             further, or order by at"
+                .to_string(),
+        ));
+        assert_eq!(guard("ordering=price", Some(&indexed)), refused);
+        assert_eq!(guard("ordering=-price,at&cursor=", Some(&indexed)), refused);
+        for served in [
+            "ordering=at",
+            "ordering=-at,price",
+            "ordering=",
+            "ordering=,",
+            "",
+        ] {
+            assert_eq!(guard(served, Some(&indexed)), None, "{served}");
+        }
+        assert_eq!(guard("ordering=price", None), None);
+        let advice = guard("ordering=at", Some(&HashSet::new())).unwrap().1;
+        assert!(advice.ends_with("Filter the list further"), "{advice}");
     }
 
     #[test]
