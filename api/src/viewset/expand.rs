@@ -284,15 +284,20 @@ mod tests {
         tags: Vec<&'static str>,
     }
 
-    #[test]
-    fn only_the_top_level_field_with_a_target_is_swapped() {
-        let expansion = Expansion::new(vec![Targets {
+    /// `category` expanded, with one target: the row of key 7, whose JSON is `target`.
+    fn category_7(target: &str) -> Expansion {
+        Expansion::new(vec![Targets {
             field: "category",
             by_key: HashMap::from([(
                 "7".to_string(),
-                RawValue::from_string(r#"{"id":7,"name":"Tools"}"#.into()).unwrap(),
+                RawValue::from_string(target.into()).unwrap(),
             )]),
-        }]);
+        }])
+    }
+
+    #[test]
+    fn only_the_top_level_field_with_a_target_is_swapped() {
+        let expansion = category_7(r#"{"id":7,"name":"Tools"}"#);
         let json = |category| {
             serde_json::to_string(&Expanded {
                 row: Row {
@@ -335,13 +340,7 @@ mod tests {
 
     #[test]
     fn a_type_with_flattened_fields_is_swapped_too() {
-        let expansion = Expansion::new(vec![Targets {
-            field: "category",
-            by_key: HashMap::from([(
-                "7".to_string(),
-                RawValue::from_string(r#"{"id":7}"#.into()).unwrap(),
-            )]),
-        }]);
+        let expansion = category_7(r#"{"id":7}"#);
         let json = |category| {
             serde_json::to_string(&Expanded {
                 row: Flattened {

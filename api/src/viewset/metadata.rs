@@ -34,7 +34,7 @@ pub struct ResourceInfo {
     pub list_options: Bytes,
     pub detail_options: Bytes,
     /// The resource's table.
-    pub table: &'static str,
+    table: &'static str,
     /// The columns that lead one of the table's B-tree indexes, read once (see
     /// [`ResourceInfo::indexed`]).
     indexed: tokio::sync::OnceCell<Option<HashSet<String>>>,
@@ -112,9 +112,7 @@ impl ResourceInfo {
                 let default = self.query.default_ordering.first();
                 if let (Some(columns), Some(field)) = (&indexed, default) {
                     let field = field.trim_start_matches('-');
-                    if field != self.query.primary_key
-                        && !columns.contains(self.query.column_of(field))
-                    {
+                    if !pagination::index_leads(&self.query, columns, field) {
                         tracing::warn!(
                             table = self.table,
                             field,

@@ -142,9 +142,7 @@ impl Guard {
         }
         // An ordering the client asked for, led by a field no index leads (the primary key
         // always has one). A resource's own default ordering is its author's choice.
-        let served = |field: &str| {
-            field == spec.primary_key || indexed.is_none_or(|i| i.contains(spec.column_of(field)))
-        };
+        let served = |field: &str| indexed.is_none_or(|i| index_leads(spec, i, field));
         let asked = query
             .get(names::ORDERING)
             .is_some_and(|raw| raw.split(',').any(|term| !term.trim().is_empty()));
@@ -198,6 +196,12 @@ impl Guard {
             _ => Ok(()),
         }
     }
+}
+
+/// Does an index (one of `indexed`, the columns leading the table's B-tree indexes) serve
+/// ordering by `field`? The primary key always has one.
+pub(super) fn index_leads(spec: &QuerySpec, indexed: &HashSet<String>, field: &str) -> bool {
+    field == spec.primary_key || indexed.contains(spec.column_of(field))
 }
 
 /// What a page's envelope carries besides its rows. `count` is `None` for styles that do
