@@ -356,7 +356,8 @@ fn parse_ordering(spec: &QuerySpec, raw: Option<&str>, errors: &mut FieldErrors)
                 ordering.push(order)
             }
             Some(_) => {}
-            None => invalid.push(name),
+            // named as sent: `-` alone, or `-bogus`, reads as what the client wrote
+            None => invalid.push(term),
         }
     }
     if !invalid.is_empty() {
@@ -574,7 +575,9 @@ mod tests {
         let params = parse("ordering=-price,name,-price").unwrap();
         assert_eq!(ordering_key(&params.ordering), "-price,name,id");
         let errors = parse("ordering=secret,-nope").unwrap_err();
-        assert!(errors.get("ordering").unwrap()[0].contains("secret, nope"));
+        assert!(errors.get("ordering").unwrap()[0].contains("field: secret, -nope."));
+        let errors = parse("ordering=-").unwrap_err();
+        assert!(errors.get("ordering").unwrap()[0].starts_with("Invalid ordering field: -."));
     }
 
     #[test]
