@@ -1,5 +1,6 @@
 //! What every action sees: the request, the shared state and its resource's registration.
 
+use actix_web::http::Method;
 use actix_web::{HttpRequest, web};
 use domain::FieldErrors;
 use domain::fields::Fields;
@@ -38,6 +39,10 @@ pub struct AppState {
 /// The request context handed to actions and hooks (DRF's `self.request` and friends).
 pub struct Ctx<'a> {
     pub request: &'a HttpRequest,
+    /// The method the permission hooks judge (DRF's `request.method`): the request's own,
+    /// except when `OPTIONS` asks them whether the caller could `POST` or `PUT`, to describe
+    /// only the writes the caller may make (DRF's `SimpleMetadata`). Hooks read this one.
+    pub method: Method,
     pub state: &'a AppState,
     /// The authenticated caller, if any (DRF's `request.user`).
     pub principal: Option<Principal>,
@@ -78,11 +83,22 @@ impl<'a> Ctx<'a> {
         };
         Ok(Ctx {
             request,
+            method: request.method().clone(),
             state,
             info,
             principal: None,
             parent,
         })
+    }
+
+    /// The same request, as the permission hooks would see it were its method `method`.
+    pub(crate) fn as_if(&self, method: Method) -> Ctx<'a> {
+        Ctx {
+            method,
+            principal: self.principal.clone(),
+            parent: self.parent.clone(),
+            ..*self
+        }
     }
 
     /// On a nested route, the row the URL names must exist (404 otherwise).

@@ -2,6 +2,7 @@
 //! authenticates the caller, checks the resource's permission and the caller's rate (DRF's
 //! order), then runs the resource's action within the request timeout.
 
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{Bytes, Payload};
 use actix_web::{HttpRequest, HttpResponse};
@@ -80,21 +81,31 @@ pub async fn destroy<R: Writable>(request: HttpRequest) -> ApiResult {
     handle::<R>(&request, R::destroy).await
 }
 
-/// `OPTIONS` on the list route: the metadata computed at registration.
+/// `OPTIONS` on the list route: the metadata computed at registration, describing `POST`
+/// if the permission hooks would let this caller make one (DRF's `SimpleMetadata`).
 pub async fn list_options<R: Resource>(request: HttpRequest) -> ApiResult {
     handle::<R>(&request, async |ctx| {
-        Ok(options(ctx.info.list_allow, ctx.info.list_options.clone()))
+        let may_create = R::has_permission(&ctx.as_if(Method::POST));
+        Ok(options(
+            ctx.info.list_allow,
+            ctx.info.list_options.body(may_create),
+        ))
     })
     .await
 }
 
-/// `OPTIONS` on the detail route of a row that exists (404 otherwise, as for GET).
+/// `OPTIONS` on the detail route of a row that exists (404 otherwise, as for GET),
+/// describing `PUT` if the permission hooks, object permission included, would let this
+/// caller make one.
 pub async fn detail_options<R: Resource>(request: HttpRequest) -> ApiResult {
     handle::<R>(&request, async |ctx| {
-        R::get_object(ctx).await?;
+        let object = R::get_object(ctx).await?;
+        let put = ctx.as_if(Method::PUT);
+        let may_update = R::has_permission(&put)
+            && R::HAS_OBJECT_PERMISSION.is_none_or(|allows| allows(&put, &object));
         Ok(options(
             ctx.info.detail_allow,
-            ctx.info.detail_options.clone(),
+            ctx.info.detail_options.body(may_update),
         ))
     })
     .await

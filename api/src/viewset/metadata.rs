@@ -31,8 +31,8 @@ pub struct ResourceInfo {
     pub pagination: Pagination,
     /// The relations the resource holds the keys of.
     pub relations: Vec<Relation>,
-    pub list_options: Bytes,
-    pub detail_options: Bytes,
+    pub list_options: Options,
+    pub detail_options: Options,
     /// The resource's table.
     table: &'static str,
     /// The columns that lead one of the table's B-tree indexes, read once (see
@@ -128,6 +128,24 @@ impl ResourceInfo {
     }
 }
 
+/// The `OPTIONS` body of a route, in two forms: with its write action described, for
+/// callers the permission hooks would let make it, and without, for the others (DRF's
+/// `SimpleMetadata.determine_actions`).
+pub struct Options {
+    writer: Bytes,
+    reader: Bytes,
+}
+
+impl Options {
+    pub fn body(&self, may_write: bool) -> Bytes {
+        if may_write {
+            self.writer.clone()
+        } else {
+            self.reader.clone()
+        }
+    }
+}
+
 /// DRF's metadata: name, description, media types, and per write action the fields with
 /// their type, whether required or read-only, and their limits. Lists add what they can be
 /// filtered, searched and ordered by.
@@ -138,15 +156,12 @@ fn options_body(
     action: Option<(String, Value)>,
     query: Option<&QuerySpec>,
     relations: &[Relation],
-) -> Bytes {
+) -> Options {
     let mut body = Map::new();
     body.insert("name".into(), json!(format!("{name} {suffix}")));
     body.insert("description".into(), json!(fields.description));
     body.insert("renders".into(), json!(["application/json"]));
     body.insert("parses".into(), json!(["application/json"]));
-    if let Some((method, write)) = action {
-        body.insert("actions".into(), json!({ method: write }));
-    }
     if let Some(spec) = query {
         let filters: Map<String, Value> = spec
             .filter_params()
@@ -174,7 +189,17 @@ fn options_body(
             .collect();
         body.insert("relations".into(), Value::Object(described));
     }
-    Bytes::from(serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
+    let bytes =
+        |body: &Map<String, Value>| Bytes::from(serde_json::to_vec(body).unwrap_or_default());
+    let reader = bytes(&body);
+    let writer = match action {
+        Some((method, write)) => {
+            body.insert("actions".into(), json!({ method: write }));
+            bytes(&body)
+        }
+        None => reader.clone(),
+    };
+    Options { writer, reader }
 }
 
 /// Every shown field as DRF's `SimpleMetadata` describes it for a write action: type,

@@ -84,7 +84,7 @@ pub trait Resource: Sized + 'static {
     /// 401 otherwise). Default: the resource's policy.
     fn has_permission(ctx: &Ctx<'_>) -> bool {
         let policy = Self::PERMISSION.unwrap_or(ctx.state.permission);
-        policy.allows(ctx.principal.is_some(), ctx.request.method().is_safe())
+        policy.allows(ctx.principal.is_some(), ctx.method.is_safe())
     }
 
     /// DRF `get_queryset`: the rows this request may see. Every action goes through it:

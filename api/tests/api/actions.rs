@@ -115,7 +115,7 @@ impl Resource for Drafts {
 struct Memos;
 
 fn owner_only(ctx: &Ctx<'_>, row: &Model<Memos>) -> bool {
-    ctx.request.method().is_safe()
+    ctx.method.is_safe()
         || ctx
             .principal
             .as_ref()
@@ -284,6 +284,21 @@ async fn only_the_owner_changes_or_deletes_an_owned_row(app: TestApp) {
         .unwrap()
         .unwrap();
     assert_eq!((row.body.as_str(), row.version), ("mine", 1));
+    // OPTIONS describes PUT only to the owner, whom the object permission lets write.
+    for (key, described) in [
+        (None, false),
+        (Some(bob_key.as_str()), false),
+        (Some(alice_key.as_str()), true),
+    ] {
+        let options = as_(Method::OPTIONS, &path, key).send().await.unwrap();
+        assert_eq!(options.status(), 200);
+        let options = body_of(options).await;
+        assert_eq!(
+            options["actions"]["PUT"].is_object(),
+            described,
+            "{key:?}: {options}"
+        );
+    }
     // The owner may; If-Match still holds.
     let stale = as_(Method::PATCH, &path, Some(&alice_key))
         .header("if-match", "\"7\"")

@@ -170,7 +170,7 @@ impl Resource for PermissionedNotes {
     }
 
     fn has_permission(ctx: &Ctx<'_>) -> bool {
-        let safe = ctx.request.method().is_safe();
+        let safe = ctx.method.is_safe();
         let authenticated = ctx.principal.is_some();
         ctx.state.permission.allows(authenticated, safe)
             && ctx.request.headers().contains_key("x-client")
@@ -730,6 +730,30 @@ async fn has_permission_adds_rules_to_the_policy(app: TestApp) {
         .unwrap();
     assert_eq!(deleted.status(), 204, "token and X-Client: allowed");
     assert_eq!(ids_in_db(&app).await, [2, 3, 4, 5]);
+
+    // OPTIONS describes only the writes the hook would let the caller make (DRF's
+    // SimpleMetadata): POST and PUT for a caller with a token, neither for one without.
+    for (path, method) in [
+        ("/permissioned-notes/", "POST"),
+        ("/permissioned-notes/2", "PUT"),
+    ] {
+        let reader = request(Method::OPTIONS, path, true, None).await.unwrap();
+        assert_eq!(reader.status(), 200);
+        let reader = json_of(reader).await;
+        assert!(
+            reader["actions"].is_null(),
+            "{path} without a token: {reader}"
+        );
+        assert!(reader["name"].is_string());
+        let writer = request(Method::OPTIONS, path, true, Some(&token))
+            .await
+            .unwrap();
+        let writer = json_of(writer).await;
+        assert!(
+            writer["actions"][method]["body"].is_object(),
+            "{path} with a token: {writer}"
+        );
+    }
 }
 
 // ----- paginate_queryset -----
