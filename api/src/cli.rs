@@ -66,8 +66,10 @@ pub async fn token(
     match command {
         TokenCommand::Create { name } => {
             let name = name.trim();
-            if name.is_empty() || name.chars().count() > 100 {
-                return Err("--name must be 1 to 100 characters".into());
+            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+                return Err(
+                    "--name must be 1 to 100 characters, none of them control characters".into(),
+                );
             }
             let (token, key) = infrastructure::tokens::create(&db, name).await?;
             eprintln!(

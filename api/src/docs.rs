@@ -11,6 +11,7 @@ use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Paths};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::health::get_and_head;
 use crate::viewset::Router;
 use crate::viewset::openapi::{
     BEARER_AUTH, ERROR_DETAIL, METADATA, TOKEN_AUTH, VALIDATION_ERROR, response, schema,
@@ -165,26 +166,40 @@ pub fn configure(config: &mut web::ServiceConfig, openapi: OpenApi, resources: &
         "metrics": "/metrics",
         "resources": resources.iter().map(|path| format!("/{path}/")).collect::<Vec<_>>(),
     });
+    let files = format!("{SWAGGER_UI_PATH}{{_:.*}}");
+    let document = web::Data::new(openapi.clone());
     config
-        .service(SwaggerUi::new(format!("{SWAGGER_UI_PATH}{{_:.*}}")).url(OPENAPI_PATH, openapi))
-        .route(
-            "/swagger-ui",
-            web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header((header::LOCATION, SWAGGER_UI_PATH))
-                    .finish()
-            }),
-        )
-        .route(REDOC_PATH, web::get().to(redoc_page))
-        .route("/redoc/", web::get().to(redoc_page))
-        .route("/redoc/redoc.standalone.js", web::get().to(redoc_bundle))
-        .route(
-            "/",
-            web::get().to(move || {
-                let index = index.clone();
-                async move { HttpResponse::Ok().json(index) }
-            }),
-        );
+        // Swagger UI's own service answers GET; the resources after it, on the same paths,
+        // HEAD and the other methods.
+        .service(SwaggerUi::new(files.clone()).url(OPENAPI_PATH, openapi))
+        .service(get_and_head(OPENAPI_PATH, move || {
+            let document = document.clone();
+            async move { HttpResponse::Ok().json(document.as_ref()) }
+        }))
+        .service(get_and_head(&files, swagger_file))
+        .service(get_and_head("/swagger-ui", || async {
+            HttpResponse::PermanentRedirect()
+                .insert_header((header::LOCATION, SWAGGER_UI_PATH))
+                .finish()
+        }))
+        .service(get_and_head(REDOC_PATH, redoc_page))
+        .service(get_and_head("/redoc/", redoc_page))
+        .service(get_and_head("/redoc/redoc.standalone.js", redoc_bundle))
+        .service(get_and_head("/", move || {
+            let index = index.clone();
+            async move { HttpResponse::Ok().json(index) }
+        }));
+}
+
+/// A file of Swagger UI, for the HEAD requests its own service does not answer.
+async fn swagger_file(path: web::Path<String>) -> HttpResponse {
+    let config = std::sync::Arc::new(utoipa_swagger_ui::Config::new([OPENAPI_PATH]));
+    match utoipa_swagger_ui::serve(&path.into_inner(), config) {
+        Ok(Some(file)) => HttpResponse::Ok()
+            .content_type(file.content_type)
+            .body(file.bytes.into_owned()),
+        _ => HttpResponse::NotFound().json(json!({"detail": "Not found."})),
+    }
 }
 
 /// What ReDoc's page may load: only this service's own resources, so the page works, and

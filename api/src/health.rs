@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -38,21 +38,24 @@ pub async fn not_allowed(request: HttpRequest) -> Result<HttpResponse, ApiError>
     })
 }
 
-/// `/health/live` and `/health/ready`, GET and HEAD.
+/// A route of the service's own (health, metrics, documentation): GET, HEAD (the same
+/// answer without its body) and 405 with `Allow` for any other method.
+pub fn get_and_head<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args> + Clone,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .name(path)
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
+        .default_service(web::to(not_allowed))
+}
+
+/// `/health/live` and `/health/ready`.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(
-            web::resource("/health/live")
-                .name("/health/live")
-                .route(web::get().to(live))
-                .route(web::head().to(live))
-                .default_service(web::to(not_allowed)),
-        )
-        .service(
-            web::resource("/health/ready")
-                .name("/health/ready")
-                .route(web::get().to(ready))
-                .route(web::head().to(ready))
-                .default_service(web::to(not_allowed)),
-        );
+        .service(get_and_head("/health/live", live))
+        .service(get_and_head("/health/ready", ready));
 }

@@ -23,8 +23,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let settings = Settings::load()?;
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let settings = match command {
+        Command::Openapi => Settings::load_without_database()?,
+        _ => Settings::load()?,
+    };
+    match command {
         Command::Serve => {
             let _flush_logs_on_exit = telemetry::init(&settings.log)?;
             Application::build(settings)

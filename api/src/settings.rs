@@ -170,6 +170,16 @@ impl Settings {
     /// Loads from the process environment: `APP_ENV`, `APP_CONFIG_DIR` (default `config`),
     /// `APP__*` and `DATABASE_URL`.
     pub fn load() -> Result<Settings, SettingsError> {
+        Settings::load_env(true)
+    }
+
+    /// As [`Settings::load`], for commands that open no database (`api openapi`): production's
+    /// need of an explicit database URL does not apply to them.
+    pub fn load_without_database() -> Result<Settings, SettingsError> {
+        Settings::load_env(false)
+    }
+
+    fn load_env(database: bool) -> Result<Settings, SettingsError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
         let dir = vars
             .get("APP_CONFIG_DIR")
@@ -179,7 +189,7 @@ impl Settings {
             Some(name) => name.parse().map_err(SettingsError)?,
             None => Environment::Development,
         };
-        Settings::load_from(&dir, environment, vars)
+        Settings::load_checked(&dir, environment, vars, database)
     }
 
     /// Loads from `dir` for `environment`, with `vars` standing for the environment variables.
@@ -187,6 +197,15 @@ impl Settings {
         dir: &Path,
         environment: Environment,
         vars: HashMap<String, String>,
+    ) -> Result<Settings, SettingsError> {
+        Settings::load_checked(dir, environment, vars, true)
+    }
+
+    fn load_checked(
+        dir: &Path,
+        environment: Environment,
+        vars: HashMap<String, String>,
+        database: bool,
     ) -> Result<Settings, SettingsError> {
         let base = dir.join("default.toml");
         if !base.is_file() {
@@ -219,7 +238,8 @@ impl Settings {
             .and_then(|builder| builder.build())
             .and_then(|config| config.try_deserialize())
             .map_err(|error| SettingsError(error.to_string()))?;
-        if environment == Environment::Production
+        if database
+            && environment == Environment::Production
             && !explicit_database
             && !overlay_sets(dir, environment, "database.url")
         {
@@ -394,6 +414,28 @@ mod tests {
                 error.contains("database.statement_timeout_ms"),
                 "{value}: {error}"
             );
+        }
+    }
+
+    #[test]
+    fn pool_sizes_are_checked() {
+        for (vars, key) in [
+            (
+                &[("APP__DATABASE__MAX_CONNECTIONS", "0")][..],
+                "database.max_connections",
+            ),
+            (
+                &[
+                    ("APP__DATABASE__MAX_CONNECTIONS", "2"),
+                    ("APP__DATABASE__MIN_CONNECTIONS", "20"),
+                ][..],
+                "database.min_connections",
+            ),
+        ] {
+            let error = load(Environment::Development, vars)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(&format!("error: {key}:")), "{error}");
         }
     }
 

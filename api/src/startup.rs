@@ -142,11 +142,7 @@ impl Application {
                 .configure(|config| router.configure(config))
                 .configure(health::configure)
                 .app_data(pool_sources.clone())
-                .service(
-                    web::resource("/metrics")
-                        .name("/metrics")
-                        .route(web::get().to(metrics::endpoint)),
-                )
+                .service(health::get_and_head("/metrics", metrics::endpoint))
                 .configure(|config| docs::configure(config, openapi.clone(), &resource_paths))
                 .default_service(web::to(not_found))
         })

@@ -262,8 +262,14 @@ impl Field {
             )),
             (FieldKind::Integer, _) => Err("A valid integer is required.".into()),
             (FieldKind::Float, Value::Number(n)) => {
-                self.check_range(n.as_f64().unwrap_or_default())?;
-                Ok(Value::Number(n))
+                let number = n.as_f64().unwrap_or_default();
+                self.check_range(number)?;
+                // -0 is stored as 0: the databases would not agree on its sign
+                Ok(if number == 0.0 && number.is_sign_negative() {
+                    Value::from(0.0)
+                } else {
+                    Value::Number(n)
+                })
             }
             (FieldKind::Float, _) => Err("A valid number is required.".into()),
             (FieldKind::Boolean, Value::Bool(b)) => Ok(Value::Bool(b)),
@@ -481,6 +487,15 @@ mod tests {
     fn errors(body: Value, partial: bool) -> FieldErrors {
         let Value::Object(body) = body else { panic!() };
         fields().check(body, partial).unwrap_err()
+    }
+
+    #[test]
+    fn negative_zero_is_stored_as_zero() {
+        let price = Field::new("price", FieldKind::Float).minimum(0.0);
+        let cleaned = price.clean(serde_json::from_str("-0").unwrap()).unwrap();
+        assert_eq!(cleaned.as_f64().map(f64::is_sign_negative), Some(false));
+        assert_eq!(price.clean(json!(-0.0)), Ok(json!(0.0)));
+        assert_eq!(price.clean(json!(2.5)), Ok(json!(2.5)));
     }
 
     #[test]

@@ -75,6 +75,15 @@ impl DatabaseSettings {
                         database.prepared_statements = false)"
                 .into());
         }
+        if self.max_connections == 0 {
+            return Err("database.max_connections: must be at least 1".into());
+        }
+        if self.min_connections > self.max_connections {
+            return Err(format!(
+                "database.min_connections: {} is more than database.max_connections ({})",
+                self.min_connections, self.max_connections
+            ));
+        }
         if self.statement_timeout_ms > i32::MAX as u64 {
             return Err(format!(
                 "database.statement_timeout_ms: at most {} (PostgreSQL's limit), or 0 for none",
@@ -177,12 +186,17 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             });
         }
     }
-    Database::connect(options)
-        .await
-        .map_err(|error| match PersistenceError::from(error) {
-            PersistenceError::Unexpected(message) => PersistenceError::Unavailable(message),
-            other => other,
-        })
+    let url = settings.url.expose();
+    Database::connect(options).await.map_err(|error| {
+        // The driver quotes a URL it cannot parse: the password must not reach the log.
+        let message = match PersistenceError::from(error) {
+            PersistenceError::Unexpected(message) | PersistenceError::Unavailable(message) => {
+                message
+            }
+            other => return other,
+        };
+        PersistenceError::Unavailable(message.replace(url.as_str(), &redact(url)))
+    })
 }
 
 /// SQLite creates the file (`mode=rwc`) but not its folder.
@@ -257,6 +271,19 @@ mod tests {
             "sqlite://data/app.db?mode=rwc"
         );
         assert!(!format!("{:?}", settings("postgres://app:s3cret@db/app")).contains("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn a_url_the_driver_cannot_parse_is_not_printed_with_its_password() {
+        let error = connect(&settings("postgres://app:s3cret@[bad/app"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("s3cret"), "{error}");
+        assert!(
+            error.contains("postgres://app:[redacted]@[bad/app"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -381,7 +381,7 @@ where
         let conn = self.db;
         let filtered = self.filtered(spec, params)?;
         let count = self.count(conn, &filtered, counting).await?;
-        let estimated = matches!(count, Count::Estimated(_));
+        let mut estimated = matches!(count, Count::Estimated(_));
         let (keys, joins) = conditions::ordering::<E>(spec, &params.ordering)?;
         let page = conditions::join(filtered.clone(), &joins);
         let page = conditions::order(page, &keys, false)
@@ -389,7 +389,18 @@ where
             .limit(limit + 1);
         let (mut rows, count) = match count {
             Count::None => (page.all(conn).await?, None),
-            Count::Estimated(estimate) => (page.all(conn).await?, Some(estimate)),
+            Count::Estimated(estimate) => {
+                let rows = page.all(conn).await?;
+                let seen = offset + rows.len() as u64;
+                if rows.len() as u64 <= limit && (offset == 0 || !rows.is_empty()) {
+                    // The last page, read whole: the rows up to its end are the count.
+                    estimated = false;
+                    (rows, Some(seen))
+                } else {
+                    // Never fewer than the rows the page has shown to exist.
+                    (rows, Some(Ord::max(estimate, seen)))
+                }
+            }
             Count::Inline => {
                 let (rows, count) = Self::counted_page(conn, page, &filtered).await?;
                 match count {

@@ -223,8 +223,9 @@ fn split_host(host: &str) -> Option<(&str, bool)> {
             && domain
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)));
-    let valid_port =
-        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let valid_port = port.is_none_or(|p| {
+        p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|port| port > 0)
+    });
     (valid_domain && valid_port).then_some((domain, port.is_some()))
 }
 
@@ -367,6 +368,10 @@ mod tests {
             "",
             "[::2]",
             "[::1",
+            "api.example.com:99999",
+            "api.example.com:0",
+            "[::1]:65536",
+            "api.example.com:+80",
         ] {
             assert!(!hosts.allows(bad), "{bad}");
         }

@@ -355,11 +355,22 @@ pub fn counted(styles: Pagination) -> bool {
 pub(crate) const PAGE_SIZE: &str = "page_size";
 pub(crate) const COUNT: &str = "count";
 
+/// A whole number as a client writes it; one too large for 64 bits is as large as one can
+/// be (DRF's are Python's, without bound): a page size then clamps to the maximum, and an
+/// offset is too deep.
+fn whole(value: &str) -> Option<u64> {
+    match value.trim().parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(u64::MAX),
+        Err(_) => None,
+    }
+}
+
 /// A positive integer parameter, or an error keyed by it.
 fn positive(query: &Query<'_>, name: &'static str, errors: &mut FieldErrors) -> Option<u64> {
     let value = query.get(name)?;
-    match value.trim().parse::<u64>() {
-        Ok(n) if n >= 1 => Some(n),
+    match whole(value) {
+        Some(n) if n >= 1 => Some(n),
         _ => {
             errors.add(name, "A positive integer is required.");
             None

@@ -288,6 +288,18 @@ fn production_without_a_database_url_refuses_to_start_and_creates_nothing() {
     );
     assert!(output.status.success(), "{:?}", stderr_lines(&output));
     assert!(dir.path().join("data/app.db").is_file());
+    // A token's name is printed by `token list`: no control characters in it.
+    let output = run_binary(
+        dir.path(),
+        &["token", "create", "--name", "a\u{1b}[2Jb"],
+        &[("APP_ENV", "development")],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr_lines(&output)[0].contains("--name"),
+        "{:?}",
+        stderr_lines(&output)
+    );
     let explicit = format!("sqlite://{}/explicit.db?mode=rwc", dir.path().display());
     let output = run_binary(
         dir.path(),

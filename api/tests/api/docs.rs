@@ -53,6 +53,25 @@ async fn the_openapi_command_prints_the_served_document() {
         "items_list"
     );
     assert_eq!(printed, served);
+
+    // Production without a database URL: the document needs none.
+    let production = Command::new(env!("CARGO_BIN_EXE_api"))
+        .arg("openapi")
+        .env_clear()
+        .env(
+            "APP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        )
+        .env("APP_ENV", "production")
+        .current_dir(workdir.path())
+        .output()
+        .unwrap();
+    assert!(
+        production.status.success(),
+        "api openapi in production: {}",
+        String::from_utf8_lossy(&production.stderr)
+    );
+    assert_eq!(std::fs::read_dir(workdir.path()).unwrap().count(), 0);
 }
 
 /// The values of every `src="..."` and `href="..."` attribute in `html`.
@@ -122,4 +141,47 @@ async fn redoc_is_served_by_the_service_itself() {
     let index: Value = app.get("/").await.json().await.unwrap();
     assert_eq!(index["docs"]["redoc"], "/redoc");
     assert_eq!(index["docs"]["swagger_ui"], "/swagger-ui/");
+}
+
+/// The service's own routes answer HEAD as GET without the body, and other methods with
+/// 405 and `Allow`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_routes_answer_head_and_405() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    for path in [
+        "/",
+        "/api-docs/openapi.json",
+        "/swagger-ui/",
+        "/swagger-ui/swagger-ui.css",
+        "/redoc",
+        "/redoc/",
+        "/redoc/redoc.standalone.js",
+        "/metrics",
+        "/health/live",
+        "/health/ready",
+    ] {
+        let get = app.get(path).await;
+        assert_eq!(get.status(), 200, "GET {path}");
+        let head = app
+            .request(reqwest::Method::HEAD, path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path}");
+        let post = app
+            .request(reqwest::Method::POST, path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post.status(), 405, "POST {path}");
+        assert_eq!(post.headers()["allow"], "GET, HEAD", "POST {path}");
+        let body: Value = post.json().await.unwrap();
+        assert!(body["detail"].is_string(), "POST {path}: {body}");
+    }
 }

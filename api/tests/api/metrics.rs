@@ -28,6 +28,15 @@ async fn metrics_count_requests_by_route_and_status(app: TestApp) {
     }
     assert_eq!(app.get("/items/999999").await.status(), 404);
     assert_eq!(app.get("/no/such/page/12345").await.status(), 404);
+    let invented = reqwest::Method::from_bytes(b"M0042").unwrap();
+    assert_eq!(
+        app.request(invented, "/items/")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     assert!(
@@ -44,6 +53,11 @@ async fn metrics_count_requests_by_route_and_status(app: TestApp) {
     assert!(value(&after, missing) - value(&before, missing) >= 1.0);
     assert!(!after.contains("12345"), "raw paths never become labels");
     assert!(after.contains(r#"route="unmatched""#));
+    assert!(
+        !after.contains("M0042"),
+        "invented methods never become labels"
+    );
+    assert!(after.contains(r#"method="other",route="/items/",status="405""#));
     for expected in [
         "http_request_duration_seconds_bucket{",
         "http_requests_in_flight ",

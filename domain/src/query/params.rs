@@ -253,7 +253,12 @@ struct Param {
 /// `category`: `category`, `category__in`, `category__isnull` (when nullable), and the
 /// target's declared filters as `category__name__icontains`.
 fn filter_param(spec: &QuerySpec, key: &str) -> Option<Param> {
-    let (field, suffix) = key.split_once("__").unwrap_or((key, ""));
+    let (field, suffix) = match key.split_once("__") {
+        // `price__` names no lookup: an unknown parameter, not `price`
+        Some((_, "")) => return None,
+        Some(split) => split,
+        None => (key, ""),
+    };
     if let Some((name, lookups)) = spec.filters.iter().find(|(name, _)| *name == field) {
         let lookup = lookups
             .iter()

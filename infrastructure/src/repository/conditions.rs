@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use domain::query::{FieldKind, Filter, ListParams, Lookup, OrderBy, QuerySpec, Value};
-use sea_orm::sea_query::{Alias, Expr, Func, JoinType, LikeExpr, NullOrdering, Query};
+use sea_orm::sea_query::{Alias, BinOper, Expr, Func, JoinType, NullOrdering, Query};
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, ExprTrait, IdenStatic, ModelTrait, QueryOrder,
     QueryResult, QueryTrait, Select,
@@ -48,10 +48,10 @@ pub(super) fn db_value(value: &Value) -> sea_orm::Value {
     }
 }
 
-/// A lower-cased LIKE pattern in which `%`, `_` and `\` of a client's text match themselves.
+/// A LIKE pattern in which `%`, `_` and `\` of a client's text match themselves.
 fn pattern(text: &str, prefix_only: bool) -> String {
     let mut escaped = String::with_capacity(text.len() + 2);
-    for c in text.to_lowercase().chars() {
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             escaped.push('\\');
         }
@@ -64,9 +64,17 @@ fn pattern(text: &str, prefix_only: bool) -> String {
     }
 }
 
-/// Case-insensitive match on both databases: `lower(column) LIKE lower(text)`.
+/// Case-insensitive match: `lower(column) LIKE lower(text) ESCAPE '\'`. Both sides are
+/// lower-cased by the database, so a value always matches its own text: PostgreSQL folds
+/// every script's case, SQLite's `lower()` only ASCII letters (as Django documents for its
+/// SQLite backend).
 fn ilike(column: Expr, text: &str, prefix_only: bool) -> Expr {
-    Expr::expr(Func::lower(column)).like(LikeExpr::new(pattern(text, prefix_only)).escape('\\'))
+    let pattern = Expr::Binary(
+        Box::new(Func::lower(Expr::val(pattern(text, prefix_only))).into()),
+        BinOper::Escape,
+        Box::new(Expr::Constant('\\'.into())),
+    );
+    Expr::expr(Func::lower(column)).binary(BinOper::Like, pattern)
 }
 
 /// A column of a table named at run time (a relation's target).
@@ -380,7 +388,7 @@ mod tests {
 
     #[test]
     fn like_patterns_escape_wildcards() {
-        assert_eq!(pattern("50%_OFF\\", false), "%50\\%\\_off\\\\%");
-        assert_eq!(pattern("Ab", true), "ab%");
+        assert_eq!(pattern("50%_OFF\\", false), "%50\\%\\_OFF\\\\%");
+        assert_eq!(pattern("Ab", true), "Ab%", "the database lower-cases it");
     }
 }

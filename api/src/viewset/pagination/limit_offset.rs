@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 
 use super::{
-    Envelope, Link, PageDefaults, Query, check_offset, count_parameter, counting, positive,
+    Envelope, Link, PageDefaults, Query, check_offset, count_parameter, counting, positive, whole,
 };
 use crate::error::ApiResult;
 use crate::viewset::openapi::parameter;
@@ -74,9 +74,9 @@ pub fn parse(
     let limit = positive(query, LIMIT, errors);
     let offset = match query.get(OFFSET) {
         None => Some(0),
-        Some(value) => match value.trim().parse::<u64>() {
-            Ok(n) if n <= i64::MAX as u64 => Some(n),
-            _ => {
+        Some(value) => match whole(value) {
+            Some(n) => Some(n),
+            None => {
                 errors.add(OFFSET, "A non-negative integer is required.");
                 None
             }
