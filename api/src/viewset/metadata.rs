@@ -245,9 +245,10 @@ fn field_actions(fields: &Fields) -> Value {
     Value::Object(out)
 }
 
-/// A bound as JSON: `0`, not `0.0`.
+/// A bound as JSON: `0`, not `0.0`; a 64-bit integer's bounds as the integers they are
+/// (`2^63` stands for `i64::MAX`, the nearest a float holds).
 pub fn number(value: f64) -> Value {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
+    if value.fract() == 0.0 && value.abs() <= 2f64.powi(63) {
         json!(value as i64)
     } else {
         json!(value)

@@ -644,10 +644,11 @@ fn nest(doc: &mut ResourceDoc, info: &ResourceInfo, names: &Names) {
                     relation.target.name.to_lowercase()
                 )
             });
-            operation.description = Some(format!(
-                "{} {note}",
-                operation.description.unwrap_or_default()
-            ));
+            operation.description = Some(
+                format!("{} {note}", operation.description.unwrap_or_default())
+                    .trim_end()
+                    .to_string(),
+            );
             operation
                 .parameters
                 .get_or_insert_with(Vec::new)
@@ -668,10 +669,11 @@ fn nest(doc: &mut ResourceDoc, info: &ResourceInfo, names: &Names) {
             &list_item.post,
             "create",
             &format!(
-                "`{}` is set to `parent`, whatever the body says.",
+                "`{}` is set to `parent`, whatever valid key the body gives.",
                 relation.name
             ),
         );
+        item.options = nested_operation(&list_item.options, "options", "");
         if item.get.is_some() || item.post.is_some() {
             doc.paths.paths.insert(pattern, item);
         }

@@ -312,25 +312,33 @@ pub fn sent_keys<'r>(
         .collect()
 }
 
-/// After a foreign key refused a write: the first relation whose key names no row gets
-/// DRF's error (`Invalid pk "99" - object does not exist.`). When every key names a row (the
-/// target was deleted and the write raced it), the refusal stands as a conflict.
-pub async fn invalid_key(db: &Db, sent: &[(&Relation, Value)], refused: ApiError) -> ApiError {
+/// DRF's error for the first relation whose key names no row:
+/// `{"category": ["Invalid pk \"99\" - object does not exist."]}`.
+pub async fn check_keys(db: &Db, sent: &[(&Relation, Value)]) -> ApiResult<()> {
     for (relation, key) in sent {
-        match relation.exists(db, key).await {
-            Ok(false) => {
-                let pk = match key {
-                    Value::Integer(v) => v.to_string(),
-                    Value::Text(v) => v.clone(),
-                    other => format!("{other:?}"),
-                };
-                return ApiError::Validation(FieldErrors::single(relation.name, invalid_pk(&pk)));
-            }
-            Ok(true) => {}
-            Err(error) => return error,
+        if !relation.exists(db, key).await? {
+            let pk = match key {
+                Value::Integer(v) => v.to_string(),
+                Value::Text(v) => v.clone(),
+                other => format!("{other:?}"),
+            };
+            return Err(ApiError::Validation(FieldErrors::single(
+                relation.name,
+                invalid_pk(&pk),
+            )));
         }
     }
-    refused
+    Ok(())
+}
+
+/// After a foreign key refused a write: DRF's error for a key that names no row. When every
+/// key names a row (the target was deleted and the write raced it), the refusal stands as a
+/// conflict.
+pub async fn invalid_key(db: &Db, sent: &[(&Relation, Value)], refused: ApiError) -> ApiError {
+    match check_keys(db, sent).await {
+        Ok(()) => refused,
+        Err(error) => error,
+    }
 }
 
 /// A relation into a resource, as its target sees it: who refers to it.
@@ -356,37 +364,33 @@ pub struct Graph {
 impl Graph {
     /// After a foreign key refused deleting row `key` of `table` (a `Resource` named
     /// `name`): DRF's words with the count of rows that protect it, `Cannot delete: 3 items
-    /// refer to this category.`
+    /// refer to this category.`; `None` when no row refers to it any more.
     pub async fn protected(
         &self,
         db: &Db,
         table: &str,
         name: &str,
         key: &Value,
-        refused: ApiError,
-    ) -> ApiError {
+    ) -> ApiResult<Option<ApiError>> {
         for incoming in self
             .incoming
             .iter()
             .filter(|i| i.target_table == table && i.on_delete == OnDelete::Protect)
         {
-            match count_referencing(db, incoming.source_table, incoming.column, key).await {
-                Ok(0) => {}
-                Ok(count) => {
-                    let (who, verb) = if count == 1 {
-                        (verbose_name(incoming.source_name), "refers")
-                    } else {
-                        (incoming.source_path.replace('_', " "), "refer")
-                    };
-                    return ApiError::Conflict(format!(
-                        "Cannot delete: {count} {who} {verb} to this {}.",
-                        verbose_name(name)
-                    ));
-                }
-                Err(error) => return error.into(),
+            let count = count_referencing(db, incoming.source_table, incoming.column, key).await?;
+            if count > 0 {
+                let (who, verb) = if count == 1 {
+                    (verbose_name(incoming.source_name), "refers")
+                } else {
+                    (incoming.source_path.replace('_', " "), "refer")
+                };
+                return Ok(Some(ApiError::Conflict(format!(
+                    "Cannot delete: {count} {who} {verb} to this {}.",
+                    verbose_name(name)
+                ))));
             }
         }
-        refused
+        Ok(None)
     }
 }
 

@@ -191,15 +191,33 @@ pub trait Writable: Resource {
 
     /// `POST /{path}/`: 201 with `Location`, `ETag` and the new row.
     async fn create(ctx: &Ctx<'_>, body: Bytes) -> ApiResult {
+        // On a nested route the URL sets the relation, whatever the body says; what the body
+        // says is checked all the same, as DRF's serializer checks it before
+        // `save(category=parent)`.
         let mut object = body::object(&body)?;
-        // On a nested route the URL sets the relation, whatever the body says.
-        if let Some((relation, key)) = &ctx.parent {
-            object.insert(relation.name.to_string(), key_json(key));
+        if let Some((parent, key)) = &ctx.parent {
+            object
+                .entry(parent.name.to_string())
+                .or_insert_with(|| key_json(key));
         }
-        let values = ctx.fields().check(object, false)?;
+        let mut values = ctx.fields().check(object, false)?;
+        if let Some((parent, key)) = &ctx.parent {
+            let sent: Vec<_> = relations::sent_keys(ctx.relations(), &values)
+                .into_iter()
+                .filter(|(relation, sent)| std::ptr::eq(*relation, *parent) && sent != key)
+                .collect();
+            relations::check_keys(ctx.db(), &sent).await?;
+            values.insert(parent.column.to_string(), key_json(key));
+        }
         let sent = relations::sent_keys(ctx.relations(), &values);
         let model = match Self::perform_create(ctx, active_model::<Self::Entity>(values)?).await {
             Ok(model) => model,
+            Err(error @ ApiError::Referenced(_)) if ctx.parent.is_some() => {
+                // The parent may have been deleted since the URL was checked: then the
+                // route names nothing, a 404, as it would have been a moment earlier.
+                ctx.check_parent().await?;
+                return Err(write_error::<Self>(ctx, error, &sent).await);
+            }
             Err(error) => return Err(write_error::<Self>(ctx, error, &sent).await),
         };
         respond::created::<Self>(ctx, model)
@@ -219,10 +237,20 @@ pub trait Writable: Resource {
     async fn destroy(ctx: &Ctx<'_>) -> ApiResult {
         let id = ctx.path_id::<Self>()?;
         check_object::<Self>(ctx).await?;
-        match Self::perform_destroy(ctx, id, &Precondition::from_request(ctx.request)).await {
-            Ok(()) => Ok(HttpResponse::NoContent().finish()),
-            Err(refused @ ApiError::Referenced(_)) => Err(protected::<Self>(ctx, refused).await),
-            Err(error) => Err(error),
+        let precondition = Precondition::from_request(ctx.request);
+        let mut attempts = 2;
+        loop {
+            attempts -= 1;
+            match Self::perform_destroy(ctx, id.clone(), &precondition).await {
+                Ok(()) => return Ok(HttpResponse::NoContent().finish()),
+                Err(refused @ ApiError::Referenced(_)) => match protected::<Self>(ctx).await? {
+                    Some(conflict) => return Err(conflict),
+                    // The rows that referred to it went meanwhile: once more.
+                    None if attempts > 0 => {}
+                    None => return Err(refused),
+                },
+                Err(error) => return Err(error),
+            }
         }
     }
 }
@@ -254,22 +282,21 @@ async fn write_error<R: Resource>(
     }
 }
 
-/// A delete a foreign key refused: the on-delete 409 naming how many rows protect the row.
-async fn protected<R: Resource>(ctx: &Ctx<'_>, refused: ApiError) -> ApiError {
+/// A delete a foreign key refused: the on-delete 409 naming how many rows protect the row,
+/// or `None` when none does any more.
+async fn protected<R: Resource>(ctx: &Ctx<'_>) -> ApiResult<Option<ApiError>> {
     let (Some(graph), Some(raw)) = (
         ctx.request.app_data::<web::Data<Graph>>(),
         ctx.request.match_info().get("id"),
     ) else {
-        return refused;
+        return Ok(None);
     };
     let kind = ctx.fields().kind_of(ctx.fields().primary_key);
     let Some(key) = kind.and_then(|kind| Value::parse(kind, raw).ok()) else {
-        return refused;
+        return Ok(None);
     };
     let table = R::Entity::default().table_name();
-    graph
-        .protected(ctx.db(), table, R::NAME, &key, refused)
-        .await
+    graph.protected(ctx.db(), table, R::NAME, &key).await
 }
 
 /// A key as JSON, as a client would send it.
