@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::Server;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName};
-use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpRequest, HttpServer, web};
+use actix_web::middleware::{Condition, Next, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use infrastructure::database::{Db, PoolStats};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
@@ -135,6 +137,10 @@ impl Application {
                     !cors_settings.allowed_origins.is_empty(),
                     cors(&cors_settings),
                 ))
+                .wrap(Condition::new(
+                    !cors_settings.allowed_origins.is_empty(),
+                    from_fn(json_refusals),
+                ))
                 .wrap(from_fn(request_id_header))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(state)
@@ -250,6 +256,43 @@ fn cors(settings: &CorsSettings) -> Cors {
         };
     }
     cors
+}
+
+/// CORS's refusals (`Origin is not allowed to make this request`, as plain text) in the
+/// shape of every other error: JSON with `detail`.
+async fn json_refusals(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let response = next.call(request).await?;
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|kind| kind.as_bytes().starts_with(b"application/json"));
+    if !response.status().is_client_error() || json {
+        return Ok(response.map_into_left_body());
+    }
+    let (request, response) = response.into_parts();
+    let status = response.status();
+    let mut refusal = HttpResponse::build(status);
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            refusal.append_header((name.clone(), value.clone()));
+        }
+    }
+    let text = actix_web::body::to_bytes(response.into_body())
+        .await
+        .ok()
+        .and_then(|body| String::from_utf8(body.to_vec()).ok())
+        .filter(|text| !text.is_empty())
+        .unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("Bad request")
+                .to_string()
+        });
+    let refusal = refusal.json(serde_json::json!({ "detail": text }));
+    Ok(ServiceResponse::new(request, refusal).map_into_right_body())
 }
 
 async fn not_found(_request: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

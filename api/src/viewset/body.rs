@@ -1,14 +1,14 @@
-//! Request bodies: the media type, the size limit (declared or chunked), JSON syntax, then
-//! the field-by-field check of the resource's [`Fields`] (strict JSON types, required
-//! fields, `null`, unknown fields, read-only fields dropped, strings trimmed as DRF's
-//! `trim_whitespace` does, lengths and ranges). All of a body's field errors are reported at
-//! once, keyed by field, as DRF does.
+//! Request bodies: the media type, the size limit (declared or chunked), JSON syntax and an
+//! object at the top. The field-by-field check is the resource's `Fields::check` (strict
+//! JSON types, required fields, `null`, unknown fields, read-only fields dropped, strings
+//! trimmed as DRF's `trim_whitespace` does, lengths and ranges), through
+//! `relations::check_body`; all of a body's field errors are reported at once, keyed by
+//! field, as DRF does.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut, Payload};
 use domain::FieldErrors;
-use domain::fields::Fields;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
@@ -71,12 +71,6 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// Parses a JSON object body and checks it against the resource's fields; an empty body is
-/// an empty object. Returns the writable fields' clean values (see [`Fields::check`]).
-pub fn parse(fields: &Fields, bytes: &[u8], partial: bool) -> ApiResult<Map<String, Value>> {
-    Ok(fields.check(object(bytes)?, partial)?)
-}
-
 /// Parses a JSON object body; an empty body is an empty object. A body of only whitespace is
 /// not JSON, and a parse error (as in DRF, whose parser sees an empty body as no data and
 /// anything else as JSON to parse).
@@ -100,6 +94,7 @@ pub fn object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::fields::Fields;
     use infrastructure::entities::item;
     use infrastructure::repository::model_fields;
     use serde_json::json;
@@ -113,6 +108,10 @@ mod tests {
             model_fields::<item::Entity>(),
             &relations,
         ))
+    }
+
+    fn parse(fields: &Fields, bytes: &[u8], partial: bool) -> ApiResult<Map<String, Value>> {
+        Ok(fields.check(object(bytes)?, partial)?)
     }
 
     fn create(body: Value) -> ApiResult<Map<String, Value>> {

@@ -1,8 +1,8 @@
 //! `Idempotency-Key` on POST: the first response for a key (scoped to the caller) is
-//! stored; a retry with the same key and body gets it again, marked `Idempotent-Replayed:
-//! true`, and creates nothing. The same key with another body is 422; a retry while the
-//! first request is still running is 409. A first attempt that failed with a 5xx is
-//! forgotten, so its retry runs again.
+//! stored; a retry with the same key and body (the same JSON: key order and spacing aside)
+//! gets it again, marked `Idempotent-Replayed: true`, and creates nothing. The same key with
+//! another body is 422; a retry while the first request is still running is 409. A first
+//! attempt that failed with a 5xx is forgotten, so its retry runs again.
 
 use actix_web::body::to_bytes;
 use actix_web::http::StatusCode;
@@ -47,10 +47,15 @@ pub async fn create_once(
         || "anonymous".to_string(),
         |p| format!("token:{}", p.token_id),
     );
+    // The same request is the same JSON, however it is spelled: key order and spacing do not
+    // count (as Stripe compares a retry's parameters, not its bytes).
+    let canonical = serde_json::from_slice::<serde_json::Value>(body)
+        .and_then(|value| serde_json::to_vec(&value))
+        .map_or_else(|_| body.to_vec(), |json| json);
     let mut digest = Sha256::new();
     digest.update(path.as_bytes());
     digest.update(b"\n");
-    digest.update(body);
+    digest.update(&canonical);
     let fingerprint: String = digest
         .finalize()
         .iter()

@@ -331,6 +331,38 @@ pub async fn check_keys(db: &Db, sent: &[(&Relation, Value)]) -> ApiResult<()> {
     Ok(())
 }
 
+/// A write's body checked against `fields`. As DRF's serializer reports every field's error
+/// at once, a body refused for other fields also gets `Invalid pk` for each relation key of
+/// the right type that names no row (a query per key, on that error path only; a valid body
+/// learns of a missing key from the foreign key, in its write statement).
+pub async fn check_body(
+    db: &Db,
+    fields: &Fields,
+    relations: &[Relation],
+    body: Map<String, Json>,
+    partial: bool,
+) -> ApiResult<Map<String, Json>> {
+    let keys: Vec<_> = relations
+        .iter()
+        .filter_map(|relation| Some((relation, relation.key(body.get(relation.name)?)?)))
+        .collect();
+    let mut errors = match fields.check(body, partial) {
+        Ok(values) => return Ok(values),
+        Err(errors) => errors,
+    };
+    for (relation, key) in keys {
+        if errors.get(relation.name).is_some() {
+            continue;
+        }
+        match check_keys(db, &[(relation, key)]).await {
+            Ok(()) => {}
+            Err(ApiError::Validation(missing)) => errors.merge(missing),
+            Err(error) => return Err(error),
+        }
+    }
+    Err(ApiError::Validation(errors))
+}
+
 /// After a foreign key refused a write: DRF's error for a key that names no row. When every
 /// key names a row (the target was deleted and the write raced it), the refusal stands as a
 /// conflict.

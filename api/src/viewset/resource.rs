@@ -200,7 +200,8 @@ pub trait Writable: Resource {
                 .entry(parent.name.to_string())
                 .or_insert_with(|| key_json(key));
         }
-        let mut values = ctx.fields().check(object, false)?;
+        let mut values =
+            relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, false).await?;
         if let Some((parent, key)) = &ctx.parent {
             let sent: Vec<_> = relations::sent_keys(ctx.relations(), &values)
                 .into_iter()
@@ -260,7 +261,13 @@ pub trait Writable: Resource {
 async fn write<R: Writable>(ctx: &Ctx<'_>, body: Bytes, partial: bool) -> ApiResult {
     let id = ctx.path_id::<R>()?;
     check_object::<R>(ctx).await?;
-    let values = not_found_first::<R, _>(ctx, body::parse(ctx.fields(), &body, partial)).await?;
+    let checked = match body::object(&body) {
+        Ok(object) => {
+            relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, partial).await
+        }
+        Err(error) => Err(error),
+    };
+    let values = not_found_first::<R, _>(ctx, checked).await?;
     let sent = relations::sent_keys(ctx.relations(), &values);
     let values = active_model::<R::Entity>(values)?;
     match R::perform_update(ctx, id, values, &Precondition::from_request(ctx.request)).await {

@@ -272,6 +272,27 @@ async fn every_relation_error_in_drf_words_changes_nothing(app: TestApp) {
             400,
             missing("category", "99"),
         ),
+        // With other fields refused, the missing key is reported too, as DRF does.
+        (
+            Method::POST,
+            "/items/".into(),
+            Some(json!({"name": "", "description": "", "price": 1, "category": 99})),
+            400,
+            json!({
+                "name": ["This field may not be blank."],
+                "category": ["Invalid pk \"99\" - object does not exist."],
+            }),
+        ),
+        (
+            Method::PATCH,
+            item_path.clone(),
+            Some(json!({"price": -1, "category": 98})),
+            400,
+            json!({
+                "price": ["Ensure this value is greater than or equal to 0."],
+                "category": ["Invalid pk \"98\" - object does not exist."],
+            }),
+        ),
         (
             Method::POST,
             "/items/".into(),

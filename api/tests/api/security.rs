@@ -294,6 +294,27 @@ async fn idempotency_keys_replay_and_refuse_mismatches(backend: Backend) {
         body,
         "the first response, replayed"
     );
+    // The same JSON spelled otherwise (key order, spacing) is the same request.
+    let mut respelled = String::from("{ ");
+    let fields = item();
+    let mut pairs: Vec<_> = fields.as_object().unwrap().iter().collect();
+    pairs.reverse();
+    let pairs: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("\"{k}\" :  {v}"))
+        .collect();
+    respelled.push_str(&pairs.join(" ,\n"));
+    respelled.push_str(" }");
+    let again = app
+        .request(Method::POST, "/items/")
+        .header("idempotency-key", "order-1")
+        .header("content-type", "application/json")
+        .body(respelled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
     let other = send(
         "order-1",
         json!({"name": "Other", "description": "", "price": 2}),
@@ -422,6 +443,26 @@ async fn cors_answers_allowed_origins_only(backend: Backend) {
             .headers()
             .get("access-control-allow-origin")
             .is_none()
+    );
+    // A refused preflight reads as every other error: JSON with `detail`.
+    let refused = app
+        .request(Method::OPTIONS, "/items/")
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "DELETE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("Origin"),
+        "{body}"
     );
 }
 
