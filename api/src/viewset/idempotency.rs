@@ -51,7 +51,7 @@ pub async fn create_once(
     // count (as Stripe compares a retry's parameters, not its bytes).
     let canonical = serde_json::from_slice::<serde_json::Value>(body)
         .and_then(|value| serde_json::to_vec(&value))
-        .map_or_else(|_| body.to_vec(), |json| json);
+        .unwrap_or_else(|_| body.to_vec());
     let mut digest = Sha256::new();
     digest.update(path.as_bytes());
     digest.update(b"\n");
