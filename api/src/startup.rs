@@ -13,6 +13,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::{Condition, Next, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use infrastructure::PersistenceError;
 use infrastructure::database::{Db, PoolStats};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
@@ -75,7 +76,24 @@ impl Application {
             false => None,
         };
         tracing::info!(database = %settings.database.redacted_url(), "connecting");
-        let db = infrastructure::database::connect(&settings.database).await?;
+        let db = match infrastructure::database::connect(&settings.database).await {
+            Ok(db) => db,
+            // Without migrations to run (production), a database that is down does not stop
+            // the start: `/health/ready` and the requests answer 503 until it is up.
+            Err(unreachable @ PersistenceError::Unavailable(_))
+                if !settings.database.auto_migrate =>
+            {
+                let db = infrastructure::database::connect_lazily(&settings.database)
+                    .await
+                    .map_err(|_| unreachable)?;
+                tracing::warn!(
+                    database = %settings.database.redacted_url(),
+                    "the database is not answering: serving 503 until it does"
+                );
+                db
+            }
+            Err(error) => return Err(error.into()),
+        };
         if settings.database.auto_migrate {
             Migrator::up(&db, None).await?;
         }

@@ -133,6 +133,22 @@ fn redact(url: &str) -> String {
 /// (without them, each statement carries it: see [`Wire`]). Fails if the database cannot be
 /// reached.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, PersistenceError> {
+    open(settings, false).await
+}
+
+/// The pool of [`connect`], opening its connections when they are first needed: for a
+/// service that starts while its database is down, and answers 503 until it is up. Fails only
+/// on a URL or setting the driver refuses.
+pub async fn connect_lazily(
+    settings: &DatabaseSettings,
+) -> Result<DatabaseConnection, PersistenceError> {
+    open(settings, true).await
+}
+
+async fn open(
+    settings: &DatabaseSettings,
+    lazily: bool,
+) -> Result<DatabaseConnection, PersistenceError> {
     let backend = settings.backend().map_err(PersistenceError::Unexpected)?;
     let mut options = ConnectOptions::new(settings.url.expose().clone());
     options
@@ -144,6 +160,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         // Ping connections idle long enough to have been dropped by a restart, a server or
         // a proxy (the same threshold as for the connections workers keep).
         .test_before_acquire_if_idle_for(CHECK_AFTER)
+        .connect_lazy(lazily)
         .sqlx_logging(false);
     let cache = settings.statement_cache_capacity;
     match backend {

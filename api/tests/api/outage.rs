@@ -215,3 +215,41 @@ async fn a_database_restart_with_no_traffic_fails_no_read_and_at_most_one_write(
     }
     assert!(failed <= 1, "{failed} writes failed after the restart");
 }
+
+/// Without migrations to run (production), a service that starts while its database is down
+/// starts all the same: alive, not ready, 503 to requests; then ready once the database
+/// answers, with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_started_while_its_database_is_down_waits_for_it() {
+    let proxy = Proxy::start(host_port(&admin_url())).await;
+    proxy.cut();
+    let through_proxy = format!("127.0.0.1:{}", proxy.port);
+    let Some(app) = spawn_app_with(
+        Backend::Postgres,
+        |settings| {
+            settings.database.url =
+                Secret::new(via(settings.database.url.expose(), &through_proxy));
+            settings.database.auto_migrate = false;
+            settings.database.acquire_timeout_ms = 1000;
+            settings.database.connect_timeout_ms = 1000;
+            settings.server.readiness_timeout_ms = 500;
+        },
+        api::resources::register,
+    )
+    .await
+    else {
+        return;
+    };
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    assert_eq!(app.get("/health/ready").await.status(), 503);
+    assert_eq!(app.get("/items/").await.status(), 503);
+    proxy.restore();
+    let started = Instant::now();
+    while app.get("/health/ready").await.status() != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not ready 10 s after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
