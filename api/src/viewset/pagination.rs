@@ -442,8 +442,8 @@ fn page_size_parameter() -> (&'static str, ParameterBuilder) {
         parameter(
             PAGE_SIZE,
             ParameterIn::Query,
-            json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
-            "Rows per page (page-number and cursor pagination); larger values are clamped to the maximum.",
+            json!({"type": "integer", "minimum": 1}),
+            "Rows per page (page-number and cursor pagination); larger values, however large, are clamped to the configured maximum.",
         ),
     )
 }

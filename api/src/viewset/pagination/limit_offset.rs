@@ -103,8 +103,8 @@ pub fn parameters() -> Vec<(&'static str, ParameterBuilder)> {
             parameter(
                 LIMIT,
                 ParameterIn::Query,
-                json!({"type": "integer", "minimum": 1, "maximum": u64::MAX}),
-                "Rows per page (limit/offset pagination); clamped to the maximum.",
+                json!({"type": "integer", "minimum": 1}),
+                "Rows per page (limit/offset pagination); larger values, however large, are clamped to the configured maximum.",
             ),
         ),
         (
