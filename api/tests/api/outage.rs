@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use infrastructure::Secret;
 use reqwest::Method;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::proxy::Proxy;
@@ -214,6 +215,52 @@ async fn a_database_restart_with_no_traffic_fails_no_read_and_at_most_one_write(
         failed += usize::from(status == 503);
     }
     assert!(failed <= 1, "{failed} writes failed after the restart");
+}
+
+/// PostgreSQL ending the connections itself, as a restart (or `pg_terminate_backend`) does:
+/// each kept connection answers its next statement with `57P01`. No read fails (the first is
+/// retried on a fresh connection, and every connection kept from before is closed), and at
+/// most one write does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_ending_its_connections_fails_no_read_and_at_most_one_write() {
+    let Some(app) = spawn_app_with(Backend::Postgres, |_| {}, api::resources::register).await
+    else {
+        return;
+    };
+    let item = app.create_item("Survivor", 1.0).await;
+    let path = format!("/items/{}", item["id"]);
+    let database = app.database_url.rsplit('/').next().unwrap();
+    let database = database.split('?').next().unwrap();
+    let terminate = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+    );
+    let admin = sea_orm::Database::connect(admin_url()).await.unwrap();
+    let end_every_connection = || async {
+        futures_util::future::join_all((0..20).map(|_| app.get(&path))).await;
+        admin.execute_unprepared(&terminate).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for round in 0..2 {
+        end_every_connection().await;
+        let statuses = sequential_reads(&app, &path, 50).await;
+        assert!(
+            statuses.iter().all(|&s| s == 200),
+            "round {round}: {statuses:?}"
+        );
+    }
+    end_every_connection().await;
+    let mut failed = 0;
+    for i in 0..20 {
+        let body = json!({"name": format!("w{i}"), "description": "", "price": 1});
+        let status = app.post_item(&body).await.status();
+        assert!(status == 201 || status == 503, "{status}");
+        failed += usize::from(status == 503);
+    }
+    assert!(
+        failed <= 1,
+        "{failed} writes failed after the connections ended"
+    );
 }
 
 /// Without migrations to run (production), a service that starts while its database is down

@@ -11,9 +11,10 @@
 //! - its statement finished: the connection is kept for the next statement;
 //! - its future was dropped mid-statement (the client went away): the connection, whose
 //!   answer is still on the wire, goes back to the pool, which tests it before reuse;
-//! - it failed with anything but the database refusing the statement: the connection is
-//!   closed, and so is every connection any worker kept idle from before that moment: after
-//!   a restart of the database, none of them is alive.
+//! - it failed with anything but the database refusing the statement (or with the database
+//!   saying the connection is over, as a restart does): the connection is closed, and so is
+//!   every connection any worker kept idle from before that moment: after a restart of the
+//!   database, none of them is alive.
 //!
 //! A kept connection idle for longer than [`CHECK_AFTER`] is pinged before use, as pgx and
 //! HikariCP do: a database restarted while the service was quiet costs no request.
@@ -316,10 +317,14 @@ impl Lease {
             Err(error) => {
                 // The database refusing or cancelling a statement (a constraint, the statement
                 // timeout) leaves the connection fine: it answered, and is ready for more.
-                self.state = if matches!(error, sqlx::Error::Database(_)) {
-                    State::Ready
-                } else {
-                    State::Broken
+                // Unless what it answered is that the connection is over: a shutdown or
+                // restart (`57P01` and the rest of class 57P), or a connection exception
+                // (class 08).
+                self.state = match &error {
+                    sqlx::Error::Database(refusal) if !ends_the_connection(refusal.code()) => {
+                        State::Ready
+                    }
+                    _ => State::Broken,
                 };
                 let error = RuntimeErr::SqlxError(Arc::new(error));
                 Err(match fetch {
@@ -329,6 +334,14 @@ impl Lease {
             }
         }
     }
+}
+
+/// Does an error with this SQLSTATE end its connection? Class 08 (connection exception) and
+/// class 57P (the server shutting down, crashed, starting, or the database dropped), as
+/// pgx's and the JDBC driver's connection-loss checks have it; not 57014 (a cancelled
+/// statement, after which the connection goes on).
+fn ends_the_connection(code: Option<std::borrow::Cow<'_, str>>) -> bool {
+    code.is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
 }
 
 fn acquire_error(error: sqlx::Error) -> DbErr {
@@ -390,6 +403,17 @@ mod tests {
             sql.starts_with("SET LOCAL statement_timeout = 250; SELECT * FROM items WHERE"),
             "{sql}"
         );
+    }
+
+    #[test]
+    fn shutdowns_and_connection_exceptions_end_the_connection() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08003"] {
+            assert!(ends_the_connection(Some(code.into())), "{code}");
+        }
+        for code in ["57014", "23505", "23503", "40001"] {
+            assert!(!ends_the_connection(Some(code.into())), "{code}");
+        }
+        assert!(!ends_the_connection(None));
     }
 
     #[test]
