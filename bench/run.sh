@@ -11,6 +11,8 @@
 #   MODES=expand bench/run.sh             pages of 100 items with and without expand=category
 #   LIST_SCALE=1 bench/run.sh             also every list shape, 1k against 1M rows side by side (a second
 #                                         instance on a second database of 1M rows)
+#   LIST_SCALE=1 TRGM=1 bench/run.sh      and substring lists at 1M rows with and without pg_trgm
+#                                         indexes, and the lifecycle with them
 #   THROTTLE=1 bench/run.sh               also GET with throttling on, Redis store against memory store
 #   STARTUP=1 bench/run.sh                also time start-to-ready on SQLite
 set -euo pipefail
@@ -356,6 +358,59 @@ except Exception: print('-')" "$small" "$large")
             echo "| \`$label\` | $small | $large | $ratio |"
         done
     } >> "$SUMMARY"
+
+    # pg_trgm GIN indexes on lower(name) and lower(description): substring lists at 1M rows
+    # without and with them (a copy of the 1M database), and what they cost the lifecycle
+    # (an empty database with them against the service's own), each pair interleaved.
+    if [ "${TRGM:-0}" = 1 ]; then
+        say "substring lists at 1M rows with and without pg_trgm, and the lifecycle with them"
+        trgm_indexes="CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX idx_items_name_trgm ON items USING gin (lower(name) gin_trgm_ops);
+CREATE INDEX idx_items_description_trgm ON items USING gin (lower(description) gin_trgm_ops);
+ANALYZE items;"
+        (cd / && env -u PGHOST -u PGPORT -u PGUSER -u PGPASSWORD su postgres -c "psql -X -q -v ON_ERROR_STOP=1" >/dev/null <<'SQL')
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS items_bench_1m_trgm WITH (FORCE);
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'items_bench_1m';
+CREATE DATABASE items_bench_1m_trgm TEMPLATE items_bench_1m OWNER bench;
+DROP DATABASE IF EXISTS items_bench_trgm WITH (FORCE);
+CREATE DATABASE items_bench_trgm OWNER bench;
+SQL
+        "$BIN/migration" -u postgres://bench:bench@127.0.0.1:5432/items_bench_trgm up >/dev/null
+        psql_as_bench items_bench_1m_trgm -c "$trgm_indexes"
+        psql_as_bench items_bench_trgm -c "$trgm_indexes"
+        for db_port in items_bench_1m_trgm:8002 items_bench_trgm:8003; do
+            APP_ENV=production APP__SERVER__PORT=${db_port#*:} APP__DATABASE__MAX_CONNECTIONS=21 \
+                DATABASE_URL=postgres://bench:bench@127.0.0.1:5432/${db_port%:*} \
+                "$BIN/api" > "$OUT/api-${db_port%:*}.log" 2>&1 &
+            PIDS+=("$!")
+            wait_for "http://127.0.0.1:${db_port#*:}/health/ready"
+        done
+        {
+            echo
+            echo "## substring lists at 1M rows without and with pg_trgm GIN indexes (c=16, 3 interleaved rounds, req/s)"
+            echo
+            echo "| list | without | with pg_trgm | with / without |"
+            echo "|---|---:|---:|---:|"
+        } >> "$SUMMARY"
+        for query in "name__icontains=nomatch" "search=nomatch" "name__icontains=item%2099999" \
+            "search=row%20777777" "name__icontains=m%205" "search=row%2077" "name__istartswith=item%2099"; do
+            "$BENCH" list -t without=http://127.0.0.1:8001 -t with=http://127.0.0.1:8002 \
+                --list-query "?page_size=50&$query" -c 16 --duration "${LIST_DURATION:-6}" --rounds 3 \
+                --seed 0 --timeout 30 -q --out "$OUT/trgm" > "$OUT/trgm.md"
+            without=$(grep -E "^\| without \|" "$OUT/trgm.md" | head -1 | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+            with=$(grep -E "^\| with \|" "$OUT/trgm.md" | head -1 | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+            echo "| \`$query\` | $without | $with | $(python3 -c "import sys; print(f'{float(sys.argv[2]) / float(sys.argv[1]):.2f}')" "$without" "$with") |" >> "$SUMMARY"
+        done
+        "$BENCH" lifecycle -t without=http://127.0.0.1:8000 -t with=http://127.0.0.1:8003 -c "$CONCS" \
+            --duration "$DURATION" --rounds "$ROUNDS" -q --out "$OUT/trgm-lifecycle" > "$OUT/trgm-lifecycle.md"
+        {
+            echo
+            echo "## lifecycle without and with the pg_trgm indexes (empty tables, interleaved)"
+            echo
+            sed -n '/^| target | load | req\/s ratio/,/^$/p' "$OUT/trgm-lifecycle.md"
+        } >> "$SUMMARY"
+    fi
 fi
 
 # --- start to ready on SQLite (binary already built) ----------------------------------
