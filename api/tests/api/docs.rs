@@ -21,17 +21,20 @@ async fn the_openapi_command_prints_the_served_document() {
 
     // The test's configuration, as the served app has it; no database anywhere.
     let workdir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_api"))
-        .arg("openapi")
-        .env_clear()
-        .env(
-            "APP_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
-        )
-        .env("APP_ENV", "test")
-        .current_dir(workdir.path())
-        .output()
-        .unwrap();
+    let openapi = |environment: &str| {
+        Command::new(env!("CARGO_BIN_EXE_api"))
+            .arg("openapi")
+            .env_clear()
+            .env(
+                "APP_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+            )
+            .env("APP_ENV", environment)
+            .current_dir(workdir.path())
+            .output()
+            .unwrap()
+    };
+    let output = openapi("test");
     assert!(
         output.status.success(),
         "api openapi failed: {}",
@@ -55,17 +58,7 @@ async fn the_openapi_command_prints_the_served_document() {
     assert_eq!(printed, served);
 
     // Production without a database URL: the document needs none.
-    let production = Command::new(env!("CARGO_BIN_EXE_api"))
-        .arg("openapi")
-        .env_clear()
-        .env(
-            "APP_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
-        )
-        .env("APP_ENV", "production")
-        .current_dir(workdir.path())
-        .output()
-        .unwrap();
+    let production = openapi("production");
     assert!(
         production.status.success(),
         "api openapi in production: {}",

@@ -12,14 +12,20 @@ use serde_json::{Value, json};
 use crate::helpers::proxy::Proxy;
 use crate::helpers::{Backend, TestApp, admin_url, host_port, spawn_app_with, via};
 
-async fn spawn_behind_proxy() -> Option<(TestApp, Proxy)> {
+/// The app behind a proxy the test controls. `down`: the proxy refuses connections from the
+/// start, and the app has no migrations to run (as in production).
+async fn spawn_behind_proxy(down: bool) -> Option<(TestApp, Proxy)> {
     let proxy = Proxy::start(host_port(&admin_url())).await;
+    if down {
+        proxy.cut();
+    }
     let through_proxy = format!("127.0.0.1:{}", proxy.port);
     let app = spawn_app_with(
         Backend::Postgres,
         |settings| {
             settings.database.url =
                 Secret::new(via(settings.database.url.expose(), &through_proxy));
+            settings.database.auto_migrate = !down;
             settings.database.acquire_timeout_ms = 1000;
             settings.database.connect_timeout_ms = 1000;
             settings.server.readiness_timeout_ms = 500;
@@ -32,7 +38,7 @@ async fn spawn_behind_proxy() -> Option<(TestApp, Proxy)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_gives_503_within_the_timeout_and_recovers_by_itself() {
-    let Some((app, proxy)) = spawn_behind_proxy().await else {
+    let Some((app, proxy)) = spawn_behind_proxy(false).await else {
         return;
     };
     let item = app.create_item("Survivor", 1.0).await;
@@ -124,7 +130,7 @@ async fn until_all_idle(app: &TestApp, within: Duration) -> (i64, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_dropped_mid_query_hand_their_connections_back() {
-    let Some((app, proxy)) = spawn_behind_proxy().await else {
+    let Some((app, proxy)) = spawn_behind_proxy(false).await else {
         return;
     };
     let item = app.create_item("Slow", 1.0).await;
@@ -177,9 +183,22 @@ async fn sequential_reads(app: &TestApp, path: &str, reads: usize) -> Vec<u16> {
     statuses
 }
 
+/// Creates `writes` items one after another; returns how many answered 503 (any other
+/// answer than 201 or 503 fails the test).
+async fn sequential_writes(app: &TestApp, writes: usize) -> usize {
+    let mut failed = 0;
+    for i in 0..writes {
+        let body = json!({"name": format!("w{i}"), "description": "", "price": 1});
+        let status = app.post_item(&body).await.status();
+        assert!(status == 201 || status == 503, "{status}");
+        failed += usize::from(status == 503);
+    }
+    failed
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_with_no_traffic_fails_no_read_and_at_most_one_write() {
-    let Some((app, proxy)) = spawn_behind_proxy().await else {
+    let Some((app, proxy)) = spawn_behind_proxy(false).await else {
         return;
     };
     let item = app.create_item("Survivor", 1.0).await;
@@ -207,13 +226,7 @@ async fn a_database_restart_with_no_traffic_fails_no_read_and_at_most_one_write(
     proxy.cut();
     tokio::time::sleep(Duration::from_millis(100)).await;
     proxy.restore();
-    let mut failed = 0;
-    for i in 0..20 {
-        let body = json!({"name": format!("w{i}"), "description": "", "price": 1});
-        let status = app.post_item(&body).await.status();
-        assert!(status == 201 || status == 503, "{status}");
-        failed += usize::from(status == 503);
-    }
+    let failed = sequential_writes(&app, 20).await;
     assert!(failed <= 1, "{failed} writes failed after the restart");
 }
 
@@ -250,13 +263,7 @@ async fn the_database_ending_its_connections_fails_no_read_and_at_most_one_write
         );
     }
     end_every_connection().await;
-    let mut failed = 0;
-    for i in 0..20 {
-        let body = json!({"name": format!("w{i}"), "description": "", "price": 1});
-        let status = app.post_item(&body).await.status();
-        assert!(status == 201 || status == 503, "{status}");
-        failed += usize::from(status == 503);
-    }
+    let failed = sequential_writes(&app, 20).await;
     assert!(
         failed <= 1,
         "{failed} writes failed after the connections ended"
@@ -268,23 +275,7 @@ async fn the_database_ending_its_connections_fails_no_read_and_at_most_one_write
 /// answers, with no restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_started_while_its_database_is_down_waits_for_it() {
-    let proxy = Proxy::start(host_port(&admin_url())).await;
-    proxy.cut();
-    let through_proxy = format!("127.0.0.1:{}", proxy.port);
-    let Some(app) = spawn_app_with(
-        Backend::Postgres,
-        |settings| {
-            settings.database.url =
-                Secret::new(via(settings.database.url.expose(), &through_proxy));
-            settings.database.auto_migrate = false;
-            settings.database.acquire_timeout_ms = 1000;
-            settings.database.connect_timeout_ms = 1000;
-            settings.server.readiness_timeout_ms = 500;
-        },
-        api::resources::register,
-    )
-    .await
-    else {
+    let Some((app, proxy)) = spawn_behind_proxy(true).await else {
         return;
     };
     assert_eq!(app.get("/health/live").await.status(), 200);

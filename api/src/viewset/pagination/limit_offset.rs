@@ -74,13 +74,10 @@ pub fn parse(
     let limit = positive(query, LIMIT, errors);
     let offset = match query.get(OFFSET) {
         None => Some(0),
-        Some(value) => match whole(value) {
-            Some(n) => Some(n),
-            None => {
-                errors.add(OFFSET, "A non-negative integer is required.");
-                None
-            }
-        },
+        Some(value) => whole(value).or_else(|| {
+            errors.add(OFFSET, "A non-negative integer is required.");
+            None
+        }),
     };
     let count = counting(query, defaults, errors);
     let offset = offset.filter(|&offset| check_offset(Some(offset), OFFSET, defaults, errors));
