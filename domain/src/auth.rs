@@ -73,11 +73,14 @@ pub fn generate_key() -> Result<NewKey, String> {
 /// The prefix of a key as clients send it, if it has the shape of one of ours.
 pub fn key_prefix(key: &str) -> Option<&str> {
     let (prefix, secret) = key.split_once('.')?;
-    let plausible = prefix.len() == PREFIX_BYTES * 2
-        && prefix.bytes().all(|b| b.is_ascii_hexdigit())
-        && !secret.is_empty()
-        && secret.len() <= 64;
+    let plausible = is_prefix(prefix) && !secret.is_empty() && secret.len() <= 64;
     plausible.then_some(prefix)
+}
+
+/// Whether `text` has the shape of a key's prefix (12 hex digits). Some prefixes are all
+/// digits, so a prefix-shaped argument is read as a prefix before it is read as an id.
+pub fn is_prefix(text: &str) -> bool {
+    text.len() == PREFIX_BYTES * 2 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 pub fn hash_key(key: &str) -> String {

@@ -1,7 +1,7 @@
 //! API tokens: created with a key shown once, listed, revoked, and checked on requests.
 
 use chrono::{DateTime, Duration, Utc};
-use domain::auth::{Principal, generate_key, key_prefix, verify_key};
+use domain::auth::{Principal, generate_key, is_prefix, key_prefix, verify_key};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
@@ -59,10 +59,11 @@ pub async fn list(db: &Db) -> Result<Vec<TokenInfo>, PersistenceError> {
 }
 
 /// Revokes the token with this id or prefix; `false` when there is none (or it already was).
+/// A prefix may be all digits: an argument shaped like a prefix is one.
 pub async fn revoke(db: &Db, id_or_prefix: &str) -> Result<bool, PersistenceError> {
     let which = match id_or_prefix.parse::<i64>() {
-        Ok(id) => Column::Id.eq(id),
-        Err(_) => Column::Prefix.eq(id_or_prefix),
+        Ok(id) if !is_prefix(id_or_prefix) => Column::Id.eq(id),
+        _ => Column::Prefix.eq(id_or_prefix),
     };
     let result = Tokens::update_many()
         .col_expr(Column::RevokedAt, sea_orm::sea_query::Expr::value(now()))

@@ -42,6 +42,7 @@ for_each_backend!(
     authenticated_policy_guards_reads_too,
     invalid_credentials_are_401_even_where_none_are_needed,
     tokens_are_stored_hashed,
+    a_prefix_of_digits_revokes_that_token_not_an_id,
     the_sixth_request_at_five_per_minute_is_throttled,
     idempotency_keys_replay_and_refuse_mismatches,
     concurrent_posts_with_one_key_create_one_row,
@@ -219,6 +220,44 @@ async fn tokens_are_stored_hashed(backend: Backend) {
     let hash: String = rows[0].try_get("", "key_hash").unwrap();
     assert!(!hash.contains(secret));
     let _ = DbBackend::Postgres;
+}
+
+/// Prefixes are random hex, so some are all digits: `token revoke 000000000001` means that
+/// prefix, never the token whose id is 1.
+async fn a_prefix_of_digits_revokes_that_token_not_an_id(backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else {
+        return;
+    };
+    let first = token(&app, "first").await;
+    token(&app, "second").await;
+    let db = app.db().await;
+    db.execute_unprepared("UPDATE tokens SET prefix = '000000000001' WHERE name = 'second'")
+        .await
+        .unwrap();
+    let handle = app.handle().await;
+    assert!(
+        infrastructure::tokens::revoke(&handle, "000000000001")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        post(&app, Some(&format!("Token {first}"))).await.status(),
+        201,
+        "the token with id 1 is still active"
+    );
+    assert!(
+        !infrastructure::tokens::revoke(&handle, "000000000001")
+            .await
+            .unwrap()
+    );
+    assert!(
+        infrastructure::tokens::revoke(&handle, "1").await.unwrap(),
+        "by id"
+    );
+    assert_eq!(
+        post(&app, Some(&format!("Token {first}"))).await.status(),
+        401
+    );
 }
 
 async fn the_sixth_request_at_five_per_minute_is_throttled(backend: Backend) {
