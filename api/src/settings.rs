@@ -216,7 +216,12 @@ impl Settings {
         }
         let explicit_url = |name: &str| vars.get(name).is_some_and(|url| !url.trim().is_empty());
         let explicit_database = explicit_url("DATABASE_URL") || explicit_url("APP__DATABASE__URL");
-        let database_url = vars.get("DATABASE_URL").cloned();
+        // An empty DATABASE_URL is unset (as for the production check), not a URL that
+        // would override APP__DATABASE__URL.
+        let database_url = vars
+            .get("DATABASE_URL")
+            .filter(|_| explicit_url("DATABASE_URL"))
+            .cloned();
         let settings: Settings = config::Config::builder()
             .add_source(config::File::from(base))
             .add_source(
@@ -253,6 +258,23 @@ impl Settings {
 
     fn check(&self) -> Result<(), SettingsError> {
         self.database.check().map_err(SettingsError)?;
+        // Values the libraries would panic on or that leave nothing working.
+        for (key, value) in [
+            ("throttle.redis_timeout_ms", self.throttle.redis_timeout_ms),
+            (
+                "server.body_limit_bytes",
+                self.server.body_limit_bytes as u64,
+            ),
+            ("server.request_timeout_ms", self.server.request_timeout_ms),
+            (
+                "server.readiness_timeout_ms",
+                self.server.readiness_timeout_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err(SettingsError(format!("{key}: must be at least 1")));
+            }
+        }
         let statement_timeout = self.database.statement_timeout_ms;
         if statement_timeout > 0 && statement_timeout >= self.server.request_timeout_ms {
             return Err(SettingsError(format!(
@@ -267,11 +289,12 @@ impl Settings {
         if throttle.store == ThrottleStore::Redis || !throttle.redis_url.expose().is_empty() {
             check_redis_url(throttle.redis_url.expose()).map_err(SettingsError)?;
         }
-        if throttle.redis_timeout_ms == 0 {
-            return Err(SettingsError(
-                "throttle.redis_timeout_ms: must be at least 1".into(),
-            ));
+        if self.server.workers > MAX_WORKERS {
+            return Err(SettingsError(format!(
+                "server.workers: at most {MAX_WORKERS} (actix-web's limit), or 0 for one per CPU"
+            )));
         }
+        check_log_level(&self.log.level).map_err(SettingsError)?;
         for origin in &self.cors.allowed_origins {
             let valid = origin == "*"
                 || (origin.starts_with("http://") || origin.starts_with("https://"))
@@ -294,6 +317,31 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// actix-web refuses more (with a panic).
+const MAX_WORKERS: usize = 512;
+
+/// `log.level` as EnvFilter reads it, without its traps: an empty value and a bare word that
+/// is not a level (`verbose`) are valid filter syntax that silence every log line.
+fn check_log_level(directives: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    if directives.trim().is_empty() {
+        return Err(
+            "log.level: empty (it would silence every line); use info, or e.g. info,api=debug"
+                .into(),
+        );
+    }
+    for directive in directives.split(',').map(str::trim) {
+        let bare = !directive.contains(['=', '[', '{', ':']);
+        if bare && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "log.level: \"{directive}\" is not a level (off, error, warn, info, debug, trace); \
+                 a target takes one as target=level"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `config/{environment}.toml` sets `key`.
@@ -382,6 +430,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("prot"), "{error}");
+        // Values a library would panic on, or that would leave nothing working.
+        for (name, value, key) in [
+            ("APP__SERVER__WORKERS", "513", "server.workers"),
+            (
+                "APP__SERVER__BODY_LIMIT_BYTES",
+                "0",
+                "server.body_limit_bytes",
+            ),
+            (
+                "APP__SERVER__REQUEST_TIMEOUT_MS",
+                "0",
+                "server.request_timeout_ms",
+            ),
+            (
+                "APP__SERVER__READINESS_TIMEOUT_MS",
+                "0",
+                "server.readiness_timeout_ms",
+            ),
+            (
+                "APP__DATABASE__ACQUIRE_TIMEOUT_MS",
+                "0",
+                "database.acquire_timeout_ms",
+            ),
+            (
+                "APP__DATABASE__CONNECT_TIMEOUT_MS",
+                "0",
+                "database.connect_timeout_ms",
+            ),
+            (
+                "APP__DATABASE__SQLITE_BUSY_TIMEOUT_MS",
+                "18446744073709551615",
+                "database.sqlite_busy_timeout_ms",
+            ),
+            ("APP__LOG__LEVEL", "", "log.level"),
+            ("APP__LOG__LEVEL", "verbose", "log.level"),
+            ("APP__LOG__LEVEL", "info,loud", "log.level"),
+        ] {
+            let error = load(Environment::Development, &[(name, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(key) && !error.contains('\n'),
+                "{name}={value}: {error}"
+            );
+        }
+        for level in [
+            "warn",
+            "INFO",
+            "info,api=debug",
+            "api::viewset=trace,sqlx=off",
+        ] {
+            load(Environment::Development, &[("APP__LOG__LEVEL", level)]).unwrap();
+        }
         assert!(
             "nonsense"
                 .parse::<Environment>()
@@ -511,6 +612,19 @@ mod tests {
             );
             assert!(!error.contains('\n'), "{error}");
         }
+        let settings = load(
+            Environment::Production,
+            &[
+                ("DATABASE_URL", ""),
+                ("APP__DATABASE__URL", "postgres://u@h/db"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.database.url.expose(),
+            "postgres://u@h/db",
+            "an empty DATABASE_URL is unset"
+        );
         for name in ["DATABASE_URL", "APP__DATABASE__URL"] {
             let settings = load(Environment::Production, &[(name, "postgres://u@h/db")]).unwrap();
             assert_eq!(settings.database.url.expose(), "postgres://u@h/db");

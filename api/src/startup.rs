@@ -38,7 +38,7 @@ pub enum StartupError {
     Database(#[from] infrastructure::PersistenceError),
     #[error("migrations: {0}")]
     Migration(#[from] sea_orm::DbErr),
-    #[error("listening on {address}: {source}")]
+    #[error("server.host/server.port: cannot listen on {address}: {source}")]
     Bind {
         address: String,
         source: std::io::Error,

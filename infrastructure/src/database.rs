@@ -84,6 +84,20 @@ impl DatabaseSettings {
                 self.min_connections, self.max_connections
             ));
         }
+        for (key, value) in [
+            ("database.connect_timeout_ms", self.connect_timeout_ms),
+            ("database.acquire_timeout_ms", self.acquire_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(format!("{key}: must be at least 1"));
+            }
+        }
+        if self.sqlite_busy_timeout_ms > i32::MAX as u64 {
+            return Err(format!(
+                "database.sqlite_busy_timeout_ms: at most {} (SQLite's limit)",
+                i32::MAX
+            ));
+        }
         if self.statement_timeout_ms > i32::MAX as u64 {
             return Err(format!(
                 "database.statement_timeout_ms: at most {} (PostgreSQL's limit), or 0 for none",
@@ -115,17 +129,40 @@ impl DatabaseSettings {
     }
 }
 
-fn redact(url: &str) -> String {
+/// The URL fit for logs: the password of its userinfo (everything up to the last `@`, so a
+/// password holding an unescaped `@` is covered) and any `password` query parameter
+/// (`?password=`, `sslpassword=`) replaced by `[redacted]`.
+pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:[redacted]@{host}")
+    let (userinfo, host) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let userinfo = match userinfo {
+        Some(userinfo) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:[redacted]@"),
+            None => format!("{userinfo}@"),
+        },
+        None => String::new(),
+    };
+    let host = match host.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                        format!("{key}=[redacted]")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
         }
-        None => url.to_string(),
-    }
+        None => host.to_string(),
+    };
+    format!("{scheme}://{userinfo}{host}")
 }
 
 /// Opens the pool. SQLite gets its folder created, WAL journaling and a busy timeout;
@@ -287,6 +324,18 @@ mod tests {
             redact("sqlite://data/app.db?mode=rwc"),
             "sqlite://data/app.db?mode=rwc"
         );
+        assert_eq!(
+            redact("postgres://app:p@ss@db/app"),
+            "postgres://app:[redacted]@db/app"
+        );
+        assert_eq!(
+            redact(
+                "postgres://db/app?user=app&password=s3cret&sslpassword=s3cret2&sslmode=require"
+            ),
+            "postgres://db/app?user=app&password=[redacted]&sslpassword=[redacted]&sslmode=require"
+        );
+        assert_eq!(redact("postgres://app@db/app"), "postgres://app@db/app");
+        assert_eq!(redact("sqlite://data/a@b.db"), "sqlite://data/a@b.db");
         assert!(!format!("{:?}", settings("postgres://app:s3cret@db/app")).contains("s3cret"));
     }
 

@@ -2,9 +2,9 @@
 //! ordered by name or price. Every insert, and every update that changes a name or a price,
 //! maintained them (and such an update could no longer be a heap-only tuple update): 15 to 20%
 //! more PostgreSQL work per write, for every deployment, to speed up one ordering on large
-//! tables. Ordering by any allowed field still works without them; a deployment that pages a
-//! large table by name or price adds the index it needs (README, "Large tables"). `down`
-//! restores them.
+//! tables. Ordering by any allowed field still works without them. `down` restores them.
+//! (Migration `item_list_indexes` later adds them back, for bounded lists on large tables:
+//! docs/operations.md, "Large tables".)
 
 #![allow(elided_lifetimes_in_paths)]
 use sea_orm_migration::prelude::*;

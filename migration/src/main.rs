@@ -4,17 +4,38 @@
 //! configuration (`config/`, `APP_ENV`, `APP__DATABASE__URL`), so the CLI migrates the
 //! database the service would use.
 
+use std::time::Duration;
+
+use infrastructure::PersistenceError;
+use infrastructure::database::redact;
 use migration::Migrator;
 use sea_orm_migration::sea_orm::{ConnectOptions, Database};
 
 mod url;
+
+/// How long the CLI waits for the database before it gives up, in one line.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() {
     sea_orm_migration::cli::run_cli_with_custom_connection(Migrator, async || {
         let url = url::database_url().unwrap_or_else(|error| fail(&error));
         url::create_sqlite_folder(&url).unwrap_or_else(|error| fail(&error));
-        Database::connect(ConnectOptions::new(url)).await
+        let mut options = ConnectOptions::new(url.clone());
+        options
+            .connect_timeout(CONNECT_TIMEOUT)
+            .acquire_timeout(CONNECT_TIMEOUT);
+        // (the library would panic on an error, printing the URL with its password)
+        match Database::connect(options).await {
+            Ok(db) => Ok(db),
+            Err(error) => fail(&format!(
+                "cannot connect to {}: {}",
+                redact(&url),
+                PersistenceError::from(error)
+                    .to_string()
+                    .replace(&url, &redact(&url))
+            )),
+        }
     })
     .await;
 }

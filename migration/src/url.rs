@@ -2,15 +2,16 @@
 
 use std::path::Path;
 
-/// `-u`/`--database-url`, else `DATABASE_URL`, else the service's configuration files.
+/// `-u`/`--database-url`, else `DATABASE_URL`, else the service's configuration files (an
+/// empty variable counts as unset, as the service counts it).
 pub fn database_url() -> Result<String, String> {
     if let Some(url) = url_from_args(std::env::args().skip(1)) {
         return Ok(url);
     }
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        return Ok(url);
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Ok(url),
+        _ => url_from_config(),
     }
-    url_from_config()
 }
 
 fn url_from_args(mut args: impl Iterator<Item = String>) -> Option<String> {
@@ -29,10 +30,11 @@ fn url_from_args(mut args: impl Iterator<Item = String>) -> Option<String> {
 }
 
 /// `database.url` as the api would load it: `config/default.toml`, then
-/// `config/$APP_ENV.toml`, then `APP__DATABASE__URL`.
+/// `config/$APP_ENV.toml`, then `APP__DATABASE__URL`. As the api, production takes no URL
+/// from `default.toml`: migrating the development SQLite file there would be a silent mistake.
 fn url_from_config() -> Result<String, String> {
     let dir = std::env::var("APP_CONFIG_DIR").unwrap_or_else(|_| "config".into());
-    let environment = std::env::var("APP_ENV").unwrap_or_else(|_| "development".into());
+    let environment = environment(std::env::var("APP_ENV").ok().as_deref())?;
     let base = Path::new(&dir).join("default.toml");
     if !base.is_file() {
         return Err(format!(
@@ -40,8 +42,7 @@ fn url_from_config() -> Result<String, String> {
             base.display()
         ));
     }
-    config::Config::builder()
-        .add_source(config::File::from(base))
+    let overlay = config::Config::builder()
         .add_source(
             config::File::from(Path::new(&dir).join(format!("{environment}.toml"))).required(false),
         )
@@ -51,8 +52,36 @@ fn url_from_config() -> Result<String, String> {
                 .separator("__"),
         )
         .build()
+        .map_err(|error| format!("database.url: {error}"))?;
+    let explicit = overlay
+        .get_string("database.url")
+        .is_ok_and(|url| !url.trim().is_empty());
+    if environment == "production" && !explicit {
+        return Err(
+            "database.url: APP_ENV=production needs an explicit database URL: pass -u URL, \
+                    or set DATABASE_URL or APP__DATABASE__URL"
+                .into(),
+        );
+    }
+    config::Config::builder()
+        .add_source(config::File::from(base))
+        .add_source(overlay)
+        .build()
         .and_then(|settings| settings.get_string("database.url"))
         .map_err(|error| format!("database.url: {error}"))
+}
+
+/// `APP_ENV` as the api reads it: `development` (default, or `dev`), `production` (`prod`)
+/// or `test`.
+fn environment(name: Option<&str>) -> Result<&'static str, String> {
+    match name.map(str::to_lowercase).as_deref() {
+        None | Some("development" | "dev") => Ok("development"),
+        Some("production" | "prod") => Ok("production"),
+        Some("test") => Ok("test"),
+        Some(other) => Err(format!(
+            "APP_ENV: unknown environment \"{other}\" (expected development, production or test)"
+        )),
+    }
 }
 
 /// SQLite creates the file (`mode=rwc`) but not its folder.
@@ -99,5 +128,18 @@ mod tests {
             );
         }
         assert_eq!(url_from_args(args(&["up", "-n", "1"])), None);
+    }
+
+    #[test]
+    fn reads_app_env_as_the_service_does() {
+        assert_eq!(environment(None), Ok("development"));
+        assert_eq!(environment(Some("prod")), Ok("production"));
+        assert_eq!(environment(Some("Production")), Ok("production"));
+        assert_eq!(environment(Some("dev")), Ok("development"));
+        assert!(
+            environment(Some("staging"))
+                .unwrap_err()
+                .contains("APP_ENV")
+        );
     }
 }

@@ -354,3 +354,44 @@ fn without_any_url_it_says_so_in_one_line() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }
+
+#[test]
+fn production_without_a_url_refuses_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
+    for environment in ["production", "prod"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_migration"))
+            .arg("up")
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("APP__DATABASE__URL")
+            .env("APP_CONFIG_DIR", config)
+            .env("APP_ENV", environment)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("APP__DATABASE__URL") && stderr.contains("DATABASE_URL"),
+            "{stderr}"
+        );
+    }
+    assert!(!dir.path().join("data").exists(), "no SQLite file");
+}
+
+#[test]
+fn a_database_it_cannot_reach_is_one_line_without_the_password() {
+    for url in [
+        "postgres://app:s3cret@127.0.0.1:1/app",
+        "postgres://app:s3cret@[bad/app",
+        "postgres://[bad/app?user=app&password=s3cret",
+    ] {
+        let output = cli(&["-u", url, "status"], &[("RUST_BACKTRACE", "1")]);
+        assert_eq!(output.status.code(), Some(1), "{url}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+        assert!(stderr.contains("[redacted]"), "{stderr}");
+    }
+}

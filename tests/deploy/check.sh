@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the Docker files without a Docker engine (none runs on this machine or in CI):
+# Checks the Docker files without a Docker engine (CI has none):
 #   1. docker-compose.yml: `docker-compose config -q` (Debian's docker-compose, installed if
 #      missing) with .env.example, then the structure the deployment relies on, and that the
 #      file refuses to start without POSTGRES_PASSWORD; hardening: read-only root for api and
@@ -282,4 +282,4 @@ else
     echo "no target/*/api built: HEALTHCHECK command not run"
 fi
 
-echo "deploy checks: all passed (Docker image not built: no Docker engine on this machine)"
+echo "deploy checks: all passed (Docker image not built: no Docker engine)"

@@ -37,13 +37,11 @@ pub enum Precondition {
 }
 
 impl Precondition {
-    /// An absent or empty `If-Match` is no condition.
+    /// An absent `If-Match` is no condition. An empty one lists no tag, so nothing matches
+    /// it (RFC 9110): a script that sends `If-Match: $ETAG` with the variable unset gets a
+    /// 412, not an unguarded write.
     pub fn from_request(request: &HttpRequest) -> Precondition {
-        let mut values = request
-            .headers()
-            .get_all(header::IF_MATCH)
-            .filter(|value| !value.as_bytes().iter().all(u8::is_ascii_whitespace))
-            .peekable();
+        let mut values = request.headers().get_all(header::IF_MATCH).peekable();
         if values.peek().is_none() {
             return Precondition::None;
         }
@@ -110,7 +108,8 @@ mod tests {
             Precondition::from_request(&TestRequest::default().to_http_request()),
             Precondition::None
         );
-        assert_eq!(precondition(" "), Precondition::None);
+        assert_eq!(precondition(" "), Precondition::Versions(vec![]));
+        assert_eq!(precondition(""), Precondition::Versions(vec![]));
         assert_eq!(precondition("*"), Precondition::Any);
         assert_eq!(precondition("\"3\""), Precondition::Versions(vec![3]));
         assert_eq!(

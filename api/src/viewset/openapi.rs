@@ -227,7 +227,7 @@ fn names<R: Resource>() -> Names {
 }
 
 /// `If-Match`: RFC 9110's list of entity tags or `*` (empty elements allowed); empty or
-/// blank is no condition.
+/// blank lists no tag, which nothing matches (412).
 const IF_MATCH_PATTERN: &str = r#"^\s*(\*|(W/)?"[!#-~]*")?(\s*,\s*(\*|(W/)?"[!#-~]*")?)*\s*$"#;
 
 /// `?expand=`, when the resource has relations.

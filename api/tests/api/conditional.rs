@@ -55,7 +55,8 @@ async fn if_match_guards_every_write(app: TestApp) {
     let item = app.create_item("Guarded", 1.0).await;
     let path = format!("/items/{}", item["id"]);
     let replace = json!({"name": "New", "description": "", "price": 2});
-    for tag in ["\"2\"", "W/\"1\"", "garbage", "\"\""] {
+    // (an empty If-Match lists no tag: nothing matches it)
+    for tag in ["\"2\"", "W/\"1\"", "garbage", "\"\"", "", " "] {
         for (method, body) in [
             (Method::PUT, Some(&replace)),
             (Method::PATCH, Some(&json!({"price": 3}))),
