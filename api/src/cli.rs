@@ -42,7 +42,8 @@ pub enum TokenCommand {
     },
     /// List tokens (never their keys).
     List,
-    /// Revoke a token by id or prefix; requests with it are refused from then on.
+    /// Revoke a token by id or by its whole 12-character prefix; requests with it are refused
+    /// from then on.
     Revoke { id_or_prefix: String },
 }
 
