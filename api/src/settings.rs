@@ -128,38 +128,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Which overlay file applies: `APP_ENV`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Environment {
-    Development,
-    Production,
-    Test,
-}
-
-impl Environment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Development => "development",
-            Environment::Production => "production",
-            Environment::Test => "test",
-        }
-    }
-}
-
-impl std::str::FromStr for Environment {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_lowercase().as_str() {
-            "development" | "dev" => Ok(Environment::Development),
-            "production" | "prod" => Ok(Environment::Production),
-            "test" => Ok(Environment::Test),
-            other => Err(format!(
-                "APP_ENV: unknown environment \"{other}\" (expected development, production or test)"
-            )),
-        }
-    }
-}
+/// Which overlay file applies: `APP_ENV` (shared with the migration CLI).
+pub use infrastructure::Environment;
 
 /// A configuration problem, as one line naming the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -249,7 +219,7 @@ impl Settings {
             && !overlay_sets(dir, environment, "database.url")
         {
             return Err(SettingsError(
-                "database.url: APP_ENV=production needs an explicit database URL: set APP__DATABASE__URL or DATABASE_URL (the SQLite default is for development only)".into(),
+                infrastructure::environment::NO_DATABASE_URL.into(),
             ));
         }
         settings.check()?;

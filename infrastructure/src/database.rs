@@ -253,9 +253,12 @@ async fn open(
     })
 }
 
-/// SQLite creates the file (`mode=rwc`) but not its folder.
-fn create_sqlite_folder(url: &str) -> Result<(), PersistenceError> {
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+/// SQLite creates the file (`mode=rwc`) but not its folder. Other URLs: nothing to do.
+pub fn create_sqlite_folder(url: &str) -> Result<(), PersistenceError> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let rest = rest.trim_start_matches("//");
     let path = rest.split('?').next().unwrap_or_default();
     match Path::new(path).parent() {
         Some(parent) if !path.starts_with(':') && !parent.as_os_str().is_empty() => {
@@ -337,6 +340,13 @@ mod tests {
         assert_eq!(redact("postgres://app@db/app"), "postgres://app@db/app");
         assert_eq!(redact("sqlite://data/a@b.db"), "sqlite://data/a@b.db");
         assert!(!format!("{:?}", settings("postgres://app:s3cret@db/app")).contains("s3cret"));
+    }
+
+    #[test]
+    fn only_sqlite_urls_get_a_folder() {
+        // (read as a path, this URL's folder would be `postgres:/app:s3cret@db`)
+        create_sqlite_folder("postgres://app:s3cret@db/app").unwrap();
+        assert!(!Path::new("postgres:").exists());
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 pub mod database;
 pub mod entities;
+pub mod environment;
 pub mod error;
 pub mod idempotency;
 pub mod repository;
@@ -11,5 +12,6 @@ pub mod secret;
 pub mod tokens;
 
 pub use database::{Backend, DatabaseSettings};
+pub use environment::Environment;
 pub use error::PersistenceError;
 pub use secret::Secret;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use infrastructure::PersistenceError;
-use infrastructure::database::redact;
+use infrastructure::database::{create_sqlite_folder, redact};
 use migration::Migrator;
 use sea_orm_migration::sea_orm::{ConnectOptions, Database};
 
@@ -20,7 +20,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 async fn main() {
     sea_orm_migration::cli::run_cli_with_custom_connection(Migrator, async || {
         let url = url::database_url().unwrap_or_else(|error| fail(&error));
-        url::create_sqlite_folder(&url).unwrap_or_else(|error| fail(&error));
+        create_sqlite_folder(&url).unwrap_or_else(|error| fail(&error.to_string()));
         let mut options = ConnectOptions::new(url.clone());
         options
             .connect_timeout(CONNECT_TIMEOUT)

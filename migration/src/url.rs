@@ -2,6 +2,9 @@
 
 use std::path::Path;
 
+use infrastructure::Environment;
+use infrastructure::environment::NO_DATABASE_URL;
+
 /// `-u`/`--database-url`, else `DATABASE_URL`, else the service's configuration files (an
 /// empty variable counts as unset, as the service counts it).
 pub fn database_url() -> Result<String, String> {
@@ -34,7 +37,10 @@ fn url_from_args(mut args: impl Iterator<Item = String>) -> Option<String> {
 /// from `default.toml`: migrating the development SQLite file there would be a silent mistake.
 fn url_from_config() -> Result<String, String> {
     let dir = std::env::var("APP_CONFIG_DIR").unwrap_or_else(|_| "config".into());
-    let environment = environment(std::env::var("APP_ENV").ok().as_deref())?;
+    let environment: Environment = match std::env::var("APP_ENV") {
+        Ok(name) => name.parse()?,
+        Err(_) => Environment::Development,
+    };
     let base = Path::new(&dir).join("default.toml");
     if !base.is_file() {
         return Err(format!(
@@ -44,7 +50,8 @@ fn url_from_config() -> Result<String, String> {
     }
     let overlay = config::Config::builder()
         .add_source(
-            config::File::from(Path::new(&dir).join(format!("{environment}.toml"))).required(false),
+            config::File::from(Path::new(&dir).join(format!("{}.toml", environment.as_str())))
+                .required(false),
         )
         .add_source(
             config::Environment::with_prefix("APP")
@@ -56,12 +63,8 @@ fn url_from_config() -> Result<String, String> {
     let explicit = overlay
         .get_string("database.url")
         .is_ok_and(|url| !url.trim().is_empty());
-    if environment == "production" && !explicit {
-        return Err(
-            "database.url: APP_ENV=production needs an explicit database URL: pass -u URL, \
-                    or set DATABASE_URL or APP__DATABASE__URL"
-                .into(),
-        );
+    if environment == Environment::Production && !explicit {
+        return Err(format!("{NO_DATABASE_URL}; or pass -u URL"));
     }
     config::Config::builder()
         .add_source(config::File::from(base))
@@ -69,37 +72,6 @@ fn url_from_config() -> Result<String, String> {
         .build()
         .and_then(|settings| settings.get_string("database.url"))
         .map_err(|error| format!("database.url: {error}"))
-}
-
-/// `APP_ENV` as the api reads it: `development` (default, or `dev`), `production` (`prod`)
-/// or `test`.
-fn environment(name: Option<&str>) -> Result<&'static str, String> {
-    match name.map(str::to_lowercase).as_deref() {
-        None | Some("development" | "dev") => Ok("development"),
-        Some("production" | "prod") => Ok("production"),
-        Some("test") => Ok("test"),
-        Some(other) => Err(format!(
-            "APP_ENV: unknown environment \"{other}\" (expected development, production or test)"
-        )),
-    }
-}
-
-/// SQLite creates the file (`mode=rwc`) but not its folder.
-pub fn create_sqlite_folder(url: &str) -> Result<(), String> {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
-        return Ok(());
-    };
-    let path = rest.split('?').next().unwrap_or_default();
-    match Path::new(path).parent() {
-        Some(parent) if !path.starts_with(':') && !parent.as_os_str().is_empty() => {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
@@ -128,18 +100,5 @@ mod tests {
             );
         }
         assert_eq!(url_from_args(args(&["up", "-n", "1"])), None);
-    }
-
-    #[test]
-    fn reads_app_env_as_the_service_does() {
-        assert_eq!(environment(None), Ok("development"));
-        assert_eq!(environment(Some("prod")), Ok("production"));
-        assert_eq!(environment(Some("Production")), Ok("production"));
-        assert_eq!(environment(Some("dev")), Ok("development"));
-        assert!(
-            environment(Some("staging"))
-                .unwrap_err()
-                .contains("APP_ENV")
-        );
     }
 }
