@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 
-/// Accepts `application/json` and `application/*+json`, with any parameters.
+/// Accepts `application/json` and `application/*+json`, with any parameters, except JSON Patch
+/// (`application/json-patch+json`, RFC 6902): a list of operations this API does not apply.
 pub fn check_content_type(request: &HttpRequest) -> ApiResult<()> {
     let raw = request
         .headers()
@@ -28,7 +29,9 @@ pub fn check_content_type(request: &HttpRequest) -> ApiResult<()> {
         .trim()
         .to_ascii_lowercase();
     let json = essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"));
+        || (essence.starts_with("application/")
+            && essence.ends_with("+json")
+            && essence != "application/json-patch+json");
     if json {
         Ok(())
     } else {

@@ -25,6 +25,7 @@ async fn wrong_or_missing_content_type_is_415(app: TestApp) {
         for content_type in [
             Some("text/plain"),
             Some("application/x-www-form-urlencoded"),
+            Some("application/json-patch+json"),
             None,
         ] {
             let mut request = app.request(method.clone(), path).body(body);
