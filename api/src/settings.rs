@@ -212,7 +212,7 @@ impl Settings {
             .set_override_option("database.url", database_url)
             .and_then(|builder| builder.build())
             .and_then(|config| config.try_deserialize())
-            .map_err(|error| SettingsError(error.to_string()))?;
+            .map_err(|error| SettingsError(explain(error)))?;
         if database
             && environment == Environment::Production
             && !explicit_database
@@ -286,6 +286,39 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+}
+
+/// The values of each setting that is a choice, by the type the config crate names.
+const CHOICES: [(&str, &[&str]); 4] = [
+    ("CountMode", &CountMode::CHOICES),
+    ("LogFormat", &["pretty", "json"]),
+    (
+        "Permission",
+        &[
+            "allow_any",
+            "read_only_unless_authenticated",
+            "authenticated",
+        ],
+    ),
+    ("ThrottleStore", &["memory", "redis"]),
+];
+
+/// The config crate names a bad choice by its Rust type (`enum CountMode does not have variant
+/// constructor x for key `pagination.count``): say instead which values the key takes.
+fn explain(error: config::ConfigError) -> String {
+    let message = error.to_string();
+    let choice = message.strip_prefix("enum ").and_then(|rest| {
+        let (kind, rest) = rest.split_once(" does not have variant constructor ")?;
+        let (value, key) = rest.rsplit_once(" for key `")?;
+        let (_, choices) = CHOICES.iter().find(|(name, _)| *name == kind)?;
+        Some((value, key.strip_suffix('`')?, choices))
+    });
+    match choice {
+        Some((value, key, choices)) => {
+            format!("{key}: \"{value}\" is not one of {}", choices.join(", "))
+        }
+        None => message,
     }
 }
 
@@ -444,6 +477,33 @@ mod tests {
                 error.contains(key) && !error.contains('\n'),
                 "{name}={value}: {error}"
             );
+        }
+        for (name, key) in [
+            ("APP__PAGINATION__COUNT", "pagination.count"),
+            ("APP__LOG__FORMAT", "log.format"),
+            ("APP__AUTH__PERMISSION", "auth.permission"),
+            ("APP__THROTTLE__STORE", "throttle.store"),
+        ] {
+            let error = load(Environment::Development, &[(name, "bogus")])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(&format!("{key}: \"bogus\" is not one of ")),
+                "{error}"
+            );
+        }
+        // Every choice the messages list is one the settings take.
+        for (kind, choices) in CHOICES {
+            let name = match kind {
+                "CountMode" => "APP__PAGINATION__COUNT",
+                "LogFormat" => "APP__LOG__FORMAT",
+                "Permission" => "APP__AUTH__PERMISSION",
+                _ => "APP__THROTTLE__STORE",
+            };
+            for choice in choices {
+                let redis = ("APP__THROTTLE__REDIS_URL", "redis://127.0.0.1:6379");
+                load(Environment::Development, &[(name, choice), redis]).unwrap();
+            }
         }
         for level in [
             "warn",
