@@ -192,7 +192,7 @@ impl Settings {
             .get("DATABASE_URL")
             .filter(|_| explicit_url("DATABASE_URL"))
             .cloned();
-        let settings: Settings = config::Config::builder()
+        let mut settings: Settings = config::Config::builder()
             .add_source(config::File::from(base))
             .add_source(
                 config::File::from(dir.join(format!("{}.toml", environment.as_str())))
@@ -222,6 +222,15 @@ impl Settings {
                 infrastructure::environment::NO_DATABASE_URL.into(),
             ));
         }
+        // As for hosts and proxies: spaces around an origin, and empty entries (an empty
+        // variable disables CORS), mean nothing.
+        let origins = std::mem::take(&mut settings.cors.allowed_origins);
+        settings.cors.allowed_origins = origins
+            .iter()
+            .map(|origin| origin.trim())
+            .filter(|origin| !origin.is_empty())
+            .map(String::from)
+            .collect();
         settings.check()?;
         Ok(settings)
     }
@@ -595,6 +604,20 @@ mod tests {
             settings.cors.allowed_origins,
             ["https://a.example", "https://b.example"]
         );
+        for (value, origins) in [
+            (
+                " https://a.example , https://b.example",
+                &["https://a.example", "https://b.example"][..],
+            ),
+            ("", &[]),
+        ] {
+            let settings = load(
+                Environment::Development,
+                &[("APP__CORS__ALLOWED_ORIGINS", value)],
+            )
+            .unwrap();
+            assert_eq!(settings.cors.allowed_origins, origins, "{value:?}");
+        }
         let error = load(Environment::Development, &[("APP__THROTTLE__USER", "lots")])
             .unwrap_err()
             .to_string();
