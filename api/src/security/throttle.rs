@@ -146,6 +146,7 @@ impl Throttle {
 
     /// Counts this request against its caller's rate: the token's, else the address's.
     pub async fn check(&self, principal: Option<&Principal>, client_ip: IpAddr) -> ApiResult<()> {
+        let client_ip = anonymous_client(client_ip);
         match &self.store {
             Store::Memory(memory) => {
                 let outcome = match principal {
@@ -178,6 +179,19 @@ impl Throttle {
             memory.anon.shrink_to_fit();
             memory.user.shrink_to_fit();
         }
+    }
+}
+
+/// The address an anonymous client is counted by. An IPv6 client is its /64: one subscriber's
+/// network, in which it can pick any of 2^64 addresses (an IPv4-mapped address is its IPv4
+/// address).
+fn anonymous_client(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+        v4 => v4,
     }
 }
 
@@ -308,6 +322,25 @@ mod tests {
         throttle.check(Some(&principal), ip).await.unwrap();
         assert!(throttle.check(Some(&principal), ip).await.is_err());
         throttle.purge();
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_client_is_counted_by_its_64() {
+        let throttle = Throttle::new(&settings(ThrottleStore::Memory, ""))
+            .unwrap()
+            .for_worker();
+        for last in 1..=5 {
+            let ip = format!("2001:db8:1:2::{last}").parse().unwrap();
+            throttle.check(None, ip).await.unwrap();
+        }
+        let same_network = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(throttle.check(None, same_network).await.is_err());
+        let next_network = "2001:db8:1:3::1".parse().unwrap();
+        throttle.check(None, next_network).await.unwrap();
+        assert_eq!(
+            anonymous_client("::ffff:192.0.2.1".parse().unwrap()),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
