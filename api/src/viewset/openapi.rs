@@ -62,7 +62,8 @@ impl ResourceDoc {
     }
 
     /// States who may call each operation under the resource's policy (its own, or the
-    /// configured one), and the answers authentication and throttling add.
+    /// configured one), the answers authentication and throttling add, and those every
+    /// operation shares.
     pub fn secure(&mut self, configured: Permission, throttled: bool) {
         let policy = self.permission.unwrap_or(configured);
         for item in self.paths.paths.values_mut() {
@@ -76,6 +77,7 @@ impl ResourceDoc {
             ];
             for (operation, safe) in operations {
                 let Some(operation) = operation else { continue };
+                common_answers(operation);
                 let token = [
                     SecurityRequirement::new::<_, _, String>(TOKEN_AUTH, []),
                     SecurityRequirement::new::<_, _, String>(BEARER_AUTH, []),
@@ -151,6 +153,46 @@ pub fn response(description: &str, body: Option<RefOr<Schema>>) -> ResponseBuild
 
 pub fn error(description: &str) -> ResponseBuilder {
     response(description, Some(reference(ERROR_DETAIL)))
+}
+
+/// The 503 every operation can give.
+fn unavailable() -> ResponseBuilder {
+    error(
+        "The database is unavailable, or the request ran past the configured time limit; \
+         `Retry-After` says when to retry.",
+    )
+    .header("Retry-After", header("Seconds to wait."))
+}
+
+/// A body that is either form of error: fields with their messages, or `detail`.
+fn any_error() -> RefOr<Schema> {
+    schema(json!({"anyOf": [
+        {"$ref": format!("#/components/schemas/{VALIDATION_ERROR}")},
+        {"$ref": format!("#/components/schemas/{ERROR_DETAIL}")},
+    ]}))
+}
+
+/// Answers any operation can give, whatever it does: a `Host` the service does not answer
+/// to (400 with `detail`), and the database unavailable or the time limit passed (503).
+fn common_answers(operation: &mut Operation) {
+    const HOST: &str = "a `Host` header the service does not answer to (`server.allowed_hosts`)";
+    let responses = &mut operation.responses.responses;
+    match responses.get_mut("400") {
+        Some(RefOr::T(bad)) => {
+            if !bad.description.contains("`Host`") {
+                bad.description = format!("{} Or, with `detail`, {HOST}.", bad.description);
+            }
+            bad.content
+                .insert("application/json".into(), json_content(any_error()).into());
+        }
+        _ => {
+            let bad = error(&format!("{}{}.", HOST[..1].to_uppercase(), &HOST[1..]));
+            responses.insert("400".into(), bad.build().into());
+        }
+    }
+    responses
+        .entry("503".into())
+        .or_insert_with(|| unavailable().build().into());
 }
 
 fn with_etag(response: ResponseBuilder) -> ResponseBuilder {
@@ -520,7 +562,7 @@ fn options_operation<R: Resource>(
                 "404",
                 error("No such row, or the path id is not a valid id."),
             )
-            .response("503", error("The database is unavailable."));
+            .response("503", unavailable());
     }
     operation.build()
 }
@@ -552,7 +594,7 @@ fn read_operations<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
         .response("200", page_response(&page, info.pagination))
         .response("400", response("A query parameter has a bad value; the body names it.", Some(reference(VALIDATION_ERROR))))
         .response("404", error("A page number past the last page (`Invalid page.`)."))
-        .response("503", error("The database is unavailable."))
+        .response("503", unavailable())
         .build();
 
     let mut retrieve = OperationBuilder::new()
@@ -565,7 +607,7 @@ fn read_operations<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
         .response("200", with_etag(response("The row.", Some(reference(&read)))))
         .response("304", with_etag(response("Not modified: the cached copy is current.", None)))
         .response("404", error("No such row, or the path id is not a valid id."))
-        .response("503", error("The database is unavailable."));
+        .response("503", unavailable());
     if let Some(expand) = expand_parameter(&info.relations) {
         retrieve = retrieve.parameter(expand);
     }
@@ -717,7 +759,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
             ParameterIn::Header,
             json!({"type": "string", "pattern": IF_MATCH_PATTERN}),
             "Write only if the row's current `ETag` is one of these (`*`: any existing row); otherwise (a stale or \
-             malformed tag) 412 and nothing changes. Empty: no condition.",
+             malformed tag) 412 and nothing changes. An empty value lists no tag: 412.",
         )
     };
     let unique: Vec<String> = info
@@ -737,10 +779,13 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
     }
     let body_errors = |operation: OperationBuilder| {
         operation
-            .response("400", response(&invalid, Some(schema(json!({"anyOf": [{"$ref": format!("#/components/schemas/{VALIDATION_ERROR}")}, {"$ref": format!("#/components/schemas/{ERROR_DETAIL}")}]})))))
-            .response("413", error("The body is larger than the configured limit."))
+            .response("400", response(&invalid, Some(any_error())))
+            .response(
+                "413",
+                error("The body is larger than the configured limit."),
+            )
             .response("415", error("The body is not `application/json`."))
-            .response("503", error("The database is unavailable."))
+            .response("503", unavailable())
     };
 
     let create = body_errors(
@@ -765,7 +810,14 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
             .response(
                 "201",
                 with_etag(response("Created.", Some(read.clone())))
-                    .header("Location", header("Absolute URL of the new row.")),
+                    .header("Location", header("Absolute URL of the new row."))
+                    .header(
+                        "Idempotent-Replayed",
+                        header(
+                            "`true` on the stored response of an earlier request with the same \
+                             `Idempotency-Key` (absent otherwise).",
+                        ),
+                    ),
             ),
     )
     .build();
@@ -804,7 +856,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
     let patch = update(
         "partial_update",
         format!("Update {} partially", names.one),
-        "Only the fields sent change; `null` is not a value.",
+        "Only the fields sent change; `null` is a value only where the field's type allows it.",
         &patch_name,
     );
 
@@ -823,7 +875,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
             "412",
             error("`If-Match` does not match the row's current `ETag`; nothing changed."),
         )
-        .response("503", error("The database is unavailable."))
+        .response("503", unavailable())
         .build();
 
     let actions = info.actions;

@@ -178,3 +178,47 @@ async fn the_service_routes_answer_head_and_405() {
         assert!(body["detail"].is_string(), "POST {path}: {body}");
     }
 }
+
+/// What any operation of a resource can answer is documented on every one: a `Host` the
+/// service does not answer to (400 with `detail`), and 503 with `Retry-After`; a create
+/// declares the header of a replayed response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_documents_the_answers_all_share() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let document: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        if !path.starts_with("/items") && !path.starts_with("/categories") {
+            continue;
+        }
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = &operation["responses"];
+            let bad = responses["400"]["content"]["application/json"]["schema"].to_string();
+            assert!(bad.contains("ErrorDetail"), "{method} {path}: 400 {bad}");
+            assert!(
+                responses["503"]["headers"]["Retry-After"].is_object(),
+                "{method} {path}: 503"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "{checked} operations");
+    for path in ["/items/", "/categories/", "/categories/{parent}/items/"] {
+        let created = &document["paths"][path]["post"]["responses"]["201"]["headers"];
+        assert!(created["Idempotent-Replayed"].is_object(), "{path}");
+    }
+
+    let refused = app
+        .request(reqwest::Method::OPTIONS, "/items/")
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.json::<Value>().await.unwrap()["detail"].is_string());
+}
