@@ -556,13 +556,10 @@ fn options_operation<R: Resource>(
         .description(Some("DRF-style metadata: the fields, their types, limits and whether they are required or read-only; lists add filters, search and ordering fields."))
         .response("200", response("Metadata, with the allowed methods in `Allow`.", Some(reference(METADATA))).header("Allow", header("The methods this route accepts.")));
     if detail {
-        operation = operation
-            .parameter(key_parameter::<R>(query))
-            .response(
-                "404",
-                error("No such row, or the path id is not a valid id."),
-            )
-            .response("503", unavailable());
+        operation = operation.parameter(key_parameter::<R>(query)).response(
+            "404",
+            error("No such row, or the path id is not a valid id."),
+        );
     }
     operation.build()
 }
@@ -594,7 +591,6 @@ fn read_operations<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
         .response("200", page_response(&page, info.pagination))
         .response("400", response("A query parameter has a bad value; the body names it.", Some(reference(VALIDATION_ERROR))))
         .response("404", error("A page number past the last page (`Invalid page.`)."))
-        .response("503", unavailable())
         .build();
 
     let mut retrieve = OperationBuilder::new()
@@ -606,8 +602,7 @@ fn read_operations<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
         .parameter(parameter("If-None-Match", ParameterIn::Header, json!({"type": "string"}), "Entity tags of a cached copy; `*` matches any."))
         .response("200", with_etag(response("The row.", Some(reference(&read)))))
         .response("304", with_etag(response("Not modified: the cached copy is current.", None)))
-        .response("404", error("No such row, or the path id is not a valid id."))
-        .response("503", unavailable());
+        .response("404", error("No such row, or the path id is not a valid id."));
     if let Some(expand) = expand_parameter(&info.relations) {
         retrieve = retrieve.parameter(expand);
     }
@@ -785,7 +780,6 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
                 error("The body is larger than the configured limit."),
             )
             .response("415", error("The body is not `application/json`."))
-            .response("503", unavailable())
     };
 
     let create = body_errors(
@@ -875,7 +869,6 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
             "412",
             error("`If-Match` does not match the row's current `ETag`; nothing changed."),
         )
-        .response("503", unavailable())
         .build();
 
     let actions = info.actions;

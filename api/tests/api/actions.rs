@@ -203,7 +203,7 @@ async fn a_create_and_list_resource_has_no_detail_route(app: TestApp) {
     )
     .await;
     assert!(options["actions"]["POST"]["body"].is_object(), "{options}");
-    let document = body_of(app.get("/api-docs/openapi.json").await).await;
+    let document = app.json("/api-docs/openapi.json").await;
     let paths = document["paths"].as_object().unwrap();
     assert!(paths["/inbox/"]["get"].is_object() && paths["/inbox/"]["post"].is_object());
     assert!(
@@ -228,7 +228,7 @@ async fn a_resource_without_destroy_answers_405_to_delete(app: TestApp) {
         .send_json(Method::PATCH, &path, &json!({"body": "final"}))
         .await;
     assert_eq!(patched.status(), 200);
-    let document = body_of(app.get("/api-docs/openapi.json").await).await;
+    let document = app.json("/api-docs/openapi.json").await;
     let detail = &document["paths"]["/drafts/{id}"];
     assert!(detail["patch"].is_object() && detail["delete"].is_null());
 }

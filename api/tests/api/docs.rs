@@ -12,12 +12,7 @@ const REDOC_BUNDLE: &[u8] = include_bytes!("../../static/redoc/redoc.standalone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_command_prints_the_served_document() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
-    let mut served: Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mut served: Value = app.json("/api-docs/openapi.json").await;
 
     // The test's configuration, as the served app has it; no database anywhere.
     let workdir = tempfile::tempdir().unwrap();
@@ -185,12 +180,7 @@ async fn the_service_routes_answer_head_and_405() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_documents_the_answers_all_share() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
-    let document: Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let document: Value = app.json("/api-docs/openapi.json").await;
     let mut checked = 0;
     for (path, item) in document["paths"].as_object().unwrap() {
         if !path.starts_with("/items") && !path.starts_with("/categories") {

@@ -232,12 +232,7 @@ async fn a_resource_chooses_its_pagination(app: TestApp) {
         app.get("/country-pages/?cursor=garbage").await.status(),
         400
     );
-    let document: Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let document: Value = app.json("/api-docs/openapi.json").await;
     let parameters: Vec<&str> = document["paths"]["/country-pages/"]["get"]["parameters"]
         .as_array()
         .unwrap()
@@ -396,12 +391,7 @@ async fn read_only_means_read_only(app: TestApp) {
 }
 
 async fn documented_with_no_documentation_code(app: TestApp) {
-    let spec: Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.json("/api-docs/openapi.json").await;
     let list = &spec["paths"]["/countries/"]["get"];
     let detail = &spec["paths"]["/countries/{id}"]["get"];
     assert_eq!(list["operationId"], "countries_list");

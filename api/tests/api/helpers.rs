@@ -123,6 +123,13 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// The body of a GET that must answer 200.
+    pub async fn json(&self, path: &str) -> Value {
+        let (status, body) = answer(self.get(path).await).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
     pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
         self.request(method, path)
             .json(body)

@@ -188,12 +188,6 @@ impl TestApp {
         body["id"].as_i64().unwrap()
     }
 
-    async fn json(&self, path: &str) -> Value {
-        let (status, body) = answer(self.get(path).await).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
     async fn scalar(&self, sql: &str) -> i64 {
         let db = self.db().await;
         let row = db

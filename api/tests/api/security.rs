@@ -137,12 +137,7 @@ async fn authenticated_policy_guards_reads_too(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let spec: Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.json("/api-docs/openapi.json").await;
     assert_eq!(
         spec["paths"]["/items/"]["get"]["security"],
         json!([{"TokenAuth": []}, {"BearerAuth": []}])
@@ -182,12 +177,7 @@ async fn invalid_credentials_are_401_even_where_none_are_needed(backend: Backend
         .await
         .unwrap();
     assert_eq!(basic.status(), 200, "another scheme is simply anonymous");
-    let spec: Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.json("/api-docs/openapi.json").await;
     assert_eq!(
         spec["paths"]["/items/"]["post"]["security"][0],
         json!({}),
