@@ -140,14 +140,19 @@ impl<'a> Ctx<'a> {
         Repository::new(self.db(), R::get_queryset(self))
     }
 
-    /// The primary key in the detail URL; a segment that is not a valid key is a 404.
+    /// The primary key in the detail URL; a segment that is not a valid key is a 404, and so
+    /// is one that is not the key as printed (`/items/+1`, `/items/01`: one row, one URL).
     pub fn path_id<R: Resource>(&self) -> ApiResult<<R::Entity as Table>::Key> {
         let raw = self
             .request
             .match_info()
             .get("id")
             .ok_or(ApiError::NotFound)?;
-        raw.parse().map_err(|_| ApiError::NotFound)
+        let key: <R::Entity as Table>::Key = raw.parse().map_err(|_| ApiError::NotFound)?;
+        if !printed_as(&key, raw) {
+            return Err(ApiError::NotFound);
+        }
+        Ok(key)
     }
 
     /// What a refused permission answers: 403 for an authenticated caller, 401 otherwise.
@@ -191,5 +196,33 @@ impl<'a> Ctx<'a> {
             });
         }
         Ok(request)
+    }
+}
+
+/// Does `key` print as `raw`? (Compared as it is written out: no allocation per request.)
+pub fn printed_as(key: &impl std::fmt::Display, raw: &str) -> bool {
+    struct Rest<'a>(&'a str);
+    impl std::fmt::Write for Rest<'_> {
+        fn write_str(&mut self, printed: &str) -> std::fmt::Result {
+            self.0 = self.0.strip_prefix(printed).ok_or(std::fmt::Error)?;
+            Ok(())
+        }
+    }
+    let mut rest = Rest(raw);
+    std::fmt::write(&mut rest, format_args!("{key}")).is_ok() && rest.0.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printed_as;
+
+    #[test]
+    fn a_key_is_printed_as_only_its_own_spelling() {
+        assert!(printed_as(&12_i64, "12"));
+        assert!(printed_as(&-5_i64, "-5"));
+        assert!(printed_as(&"abc", "abc"));
+        for other in ["+12", "012", " 12", "12 ", "1", "123", ""] {
+            assert!(!printed_as(&12_i64, other), "{other:?}");
+        }
     }
 }

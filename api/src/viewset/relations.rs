@@ -181,9 +181,13 @@ impl Relation {
         }
     }
 
-    /// The key in a URL path segment (`/categories/{id}/items/`).
+    /// The key in a URL path segment (`/categories/{id}/items/`), as printed: like a detail
+    /// URL's, `/categories/+1/items/` or `/categories/%201/items/` names no category.
     pub fn key_from_path(&self, raw: &str) -> Option<Value> {
-        Value::parse(self.target.key_kind, raw).ok()
+        match Value::parse(self.target.key_kind, raw).ok()? {
+            Value::Integer(key) if !super::context::printed_as(&key, raw) => None,
+            key => Some(key),
+        }
     }
 
     /// Does a target row with this key exist?

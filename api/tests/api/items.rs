@@ -266,6 +266,21 @@ async fn missing_rows_and_invalid_ids_are_404(app: TestApp) {
             "{path}"
         );
     }
+    // An existing row has one URL: other spellings of its id name nothing.
+    let id = app.create_item("Spelled", 1.0).await["id"].clone();
+    assert_eq!(app.get(&format!("/items/{id}")).await.status(), 200);
+    for path in [
+        format!("/items/+{id}"),
+        format!("/items/0{id}"),
+        format!("/items/%20{id}"),
+        format!("/items/{id}%20"),
+    ] {
+        assert_eq!(app.get(&path).await.status(), 404, "{path}");
+        let patch = app
+            .send_json(Method::PATCH, &path, &json!({"price": 2}))
+            .await;
+        assert_eq!(patch.status(), 404, "PATCH {path}");
+    }
     let put = app.send_json(Method::PUT, "/items/999999", &widget()).await;
     assert_eq!(put.status(), 404);
     let invalid_put = app

@@ -435,6 +435,20 @@ async fn every_relation_error_in_drf_words_changes_nothing(app: TestApp) {
             json!({"detail": "Not found."}),
         ),
         (
+            Method::GET,
+            format!("/categories/%20{tools}/items/"),
+            None,
+            404,
+            json!({"detail": "Not found."}),
+        ),
+        (
+            Method::POST,
+            format!("/categories/+{tools}/items/"),
+            Some(base.clone()),
+            404,
+            json!({"detail": "Not found."}),
+        ),
+        (
             Method::POST,
             "/categories/999/items/".into(),
             Some(base.clone()),
