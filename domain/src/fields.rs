@@ -57,7 +57,7 @@ pub struct Field {
     pub default: Option<Value>,
     /// Text: may it be empty (after trimming)? DRF's `allow_blank`, false by default.
     pub allow_blank: bool,
-    /// Text length in characters; the maximum is held against the string as sent.
+    /// Text length in characters, of the value as stored (trimmed), as DRF's validators.
     pub min_length: Option<u64>,
     pub max_length: Option<u64>,
     /// Numbers: inclusive bounds.
@@ -291,14 +291,15 @@ impl Field {
         if text.contains('\0') {
             return Err(NULL_CHARACTERS.into());
         }
+        // DRF's `trim_whitespace` (Python's `str.strip()`), then the limits on what is kept.
+        let trimmed = text.trim_matches(is_space);
         if let Some(max) = self.max_length
-            && !text.validate_length(None, Some(max), None)
+            && !trimmed.validate_length(None, Some(max), None)
         {
             return Err(format!(
                 "Ensure this field has no more than {max} characters."
             ));
         }
-        let trimmed = text.trim();
         if let Some(min) = self.min_chars()
             && !trimmed.validate_length(Some(min), None, None)
         {
@@ -337,6 +338,12 @@ impl Field {
 }
 
 /// DRF's `PrimaryKeyRelatedField` text for a key no row has.
+/// Whitespace as Python's `str.strip()` sees it (DRF trims with it): Unicode's, and the
+/// information separators U+001C to U+001F.
+pub fn is_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
 pub fn invalid_pk(pk: &str) -> String {
     format!("Invalid pk \"{pk}\" - object does not exist.")
 }
@@ -552,10 +559,17 @@ mod tests {
     }
 
     #[test]
-    fn lengths_count_characters_of_the_string_as_sent() {
+    fn lengths_count_characters_of_the_trimmed_string() {
         let field = Field::new("name", FieldKind::Text).max_length(3);
         assert_eq!(field.clean(json!("ééé")), Ok(json!("ééé")));
-        assert!(field.clean(json!("ab  ")).is_err());
+        assert_eq!(field.clean(json!(" abc\n\u{3000}")), Ok(json!("abc")));
+        assert!(field.clean(json!(" abcd ")).is_err());
+        // Python's `strip()` also takes the information separators.
+        assert_eq!(field.clean(json!("\u{1c}ab\u{1f}")), Ok(json!("ab")));
+        assert_eq!(
+            Field::new("name", FieldKind::Text).clean(json!("\u{1d}\u{1e}")),
+            Err("This field may not be blank.".into())
+        );
         assert_eq!(
             field.clean(json!("a\u{0}")),
             Err(NULL_CHARACTERS.to_string())

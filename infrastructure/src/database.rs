@@ -10,9 +10,10 @@ pub use lease::{CHECK_AFTER, PoolStats};
 use std::path::Path;
 use std::time::Duration;
 
+use sea_orm::sqlx::Connection;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection};
 use serde::Deserialize;
 
 use crate::{PersistenceError, Secret};
@@ -272,12 +273,38 @@ pub fn create_sqlite_folder(url: &str) -> Result<(), PersistenceError> {
 
 /// Answers whether the database responds within `timeout` (readiness).
 pub async fn ping(db: &DatabaseConnection, timeout: Duration) -> Result<(), PersistenceError> {
-    match tokio::time::timeout(timeout, db.execute_unprepared("SELECT 1")).await {
-        Ok(result) => result.map(|_| ()).map_err(PersistenceError::from),
-        Err(_) => Err(PersistenceError::Unavailable(
-            "no answer within the readiness timeout".into(),
-        )),
+    let late = || PersistenceError::Unavailable("no answer within the readiness timeout".into());
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return match tokio::time::timeout(timeout, db.execute_unprepared("SELECT 1")).await {
+            Ok(result) => result.map(|_| ()).map_err(PersistenceError::from),
+            Err(_) => Err(late()),
+        };
     }
+    // A connection of its own, closed if it does not answer in time: given back to the pool,
+    // it would wait for that answer with no deadline (a stalled network path), holding its
+    // slot, and every later probe would find the pool one connection short.
+    let deadline = tokio::time::Instant::now() + timeout;
+    let pool = db.get_postgres_connection_pool();
+    let mut connection = match tokio::time::timeout_at(deadline, pool.acquire()).await {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(error)) => return Err(sqlx_error(error)),
+        Err(_) => return Err(late()),
+    };
+    match tokio::time::timeout_at(deadline, connection.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => {
+            connection.close_on_drop();
+            Err(sqlx_error(error))
+        }
+        Err(_) => {
+            connection.close_on_drop();
+            Err(late())
+        }
+    }
+}
+
+fn sqlx_error(error: sea_orm::sqlx::Error) -> PersistenceError {
+    PersistenceError::from(lease::acquire_error(error))
 }
 
 #[cfg(test)]

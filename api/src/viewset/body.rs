@@ -189,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn null_characters_and_overlong_raw_strings_are_refused() {
+    fn null_characters_and_overlong_trimmed_strings_are_refused() {
         let errors = field_errors(create(
             json!({"name": "a\u{0}b", "description": "", "price": 1}),
         ));
@@ -197,10 +197,15 @@ mod tests {
             errors.get("name").unwrap(),
             ["Null characters are not allowed."]
         );
-        let padded = format!("{} ", "x".repeat(100));
-        let errors = field_errors(create(
-            json!({"name": padded, "description": "", "price": 1}),
-        ));
+        let padded = format!(" {} ", "x".repeat(100));
+        let body = create(json!({"name": padded, "description": "", "price": 1})).unwrap();
+        assert_eq!(
+            body["name"],
+            "x".repeat(100),
+            "the limit holds once trimmed"
+        );
+        let long = format!(" {} ", "x".repeat(101));
+        let errors = field_errors(create(json!({"name": long, "description": "", "price": 1})));
         assert_eq!(
             errors.get("name").unwrap(),
             ["Ensure this field has no more than 100 characters."]

@@ -428,9 +428,10 @@ enum Shape {
     Patch,
 }
 
-/// Text that is not only whitespace, with no NUL characters (which text columns cannot
-/// hold); or just no NUL characters.
-const NOT_BLANK: &str = r"^[^\x00]*[^\s\x00][^\x00]*$";
+/// Text that is not only whitespace (as trimming sees it: also U+001C to U+001F, which
+/// JavaScript's `\s` leaves out), with no NUL characters (which text columns cannot hold); or
+/// just no NUL characters.
+const NOT_BLANK: &str = r"^[^\x00]*[^\s\x00\x1c-\x1f][^\x00]*$";
 const NO_NUL: &str = r"^[^\x00]*$";
 
 /// One field's JSON Schema, from its rules. A relation's field reads as the key or, with

@@ -97,6 +97,28 @@ async fn filters_with_lookups(app: TestApp) {
         .get("/items/?created_at__lt=2000-01-01T00:00:00%2B00:00")
         .await;
     assert_eq!(none.json::<Value>().await.unwrap()["count"], 0);
+    // A bound a nanosecond after a row's microsecond: after the row, on both databases.
+    let row: Value = app
+        .get("/items/?ordering=id&page_size=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let at =
+        chrono::DateTime::parse_from_rfc3339(row["results"][0]["created_at"].as_str().unwrap())
+            .unwrap()
+            + chrono::Duration::nanoseconds(1);
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let id = &row["results"][0]["id"];
+    for (lookup, count) in [("gte", 0), ("gt", 0), ("lt", 1), ("lte", 1)] {
+        let page: Value = app
+            .get(&format!("/items/?id={id}&created_at__{lookup}={at}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["count"], count, "created_at__{lookup}={at}");
+    }
 }
 
 async fn search_is_case_insensitive_and_literal(app: TestApp) {

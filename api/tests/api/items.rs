@@ -392,17 +392,27 @@ async fn strings_are_trimmed_and_unicode_counts_characters(app: TestApp) {
     assert_eq!(
         response.status(),
         201,
-        "100 characters as sent fit, two-byte ones included"
+        "97 two-byte characters with padding fit"
     );
     let item: Value = response.json().await.unwrap();
     assert_eq!(item["name"], name.as_str(), "stored trimmed");
     assert_eq!(item["description"], "d");
-    let long = app
-        .post_item(&json!({"name": format!("{} ", "é".repeat(100)), "description": "", "price": 0}))
+    let padded = app
+        .post_item(
+            &json!({"name": format!(" {}\t", "é".repeat(100)), "description": "", "price": 0}),
+        )
         .await;
     assert_eq!(
-        long.status(),
-        400,
-        "the documented maxLength holds for the string as sent"
+        padded.status(),
+        201,
+        "100 characters once trimmed fit (DRF trims, then validates)"
     );
+    let item: Value = padded.json().await.unwrap();
+    assert_eq!(item["name"], "é".repeat(100));
+    let long = app
+        .post_item(
+            &json!({"name": format!(" {} ", "é".repeat(101)), "description": "", "price": 0}),
+        )
+        .await;
+    assert_eq!(long.status(), 400, "101 characters once trimmed do not");
 }

@@ -15,6 +15,13 @@ use crate::helpers::{Backend, TestApp, admin_url, host_port, spawn_app_with, via
 /// The app behind a proxy the test controls. `down`: the proxy refuses connections from the
 /// start, and the app has no migrations to run (as in production).
 async fn spawn_behind_proxy(down: bool) -> Option<(TestApp, Proxy)> {
+    spawn_behind_proxy_with(down, |_| {}).await
+}
+
+async fn spawn_behind_proxy_with(
+    down: bool,
+    customize: impl FnOnce(&mut api::settings::Settings),
+) -> Option<(TestApp, Proxy)> {
     let proxy = Proxy::start(host_port(&admin_url())).await;
     if down {
         proxy.cut();
@@ -29,6 +36,7 @@ async fn spawn_behind_proxy(down: bool) -> Option<(TestApp, Proxy)> {
             settings.database.acquire_timeout_ms = 1000;
             settings.database.connect_timeout_ms = 1000;
             settings.server.readiness_timeout_ms = 500;
+            customize(settings);
         },
         api::resources::register,
     )
@@ -228,6 +236,47 @@ async fn a_database_restart_with_no_traffic_fails_no_read_and_at_most_one_write(
     proxy.restore();
     let failed = sequential_writes(&app, 20).await;
     assert!(failed <= 1, "{failed} writes failed after the restart");
+}
+
+/// The database stops answering without closing its connections (a stalled network path:
+/// what was sent is lost). Requests and the readiness probe fail within their timeouts; once
+/// traffic flows again, so does the service, without a restart: no connection is left
+/// waiting for an answer that will never come, holding a slot of the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_database_leaves_no_connection_waiting_for_good() {
+    let Some((app, proxy)) = spawn_behind_proxy_with(false, |settings| {
+        settings.database.max_connections = 3;
+        settings.server.request_timeout_ms = 1500;
+    })
+    .await
+    else {
+        return;
+    };
+    let item = app.create_item("Survivor", 1.0).await;
+    let path = format!("/items/{}", item["id"]);
+    // Every connection of the pool open: each is caught by the stall below.
+    futures_util::future::join_all((0..12).map(|_| app.get(&path))).await;
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+
+    proxy.set_swallow(true);
+    let reads = futures_util::future::join_all((0..4).map(|_| app.get(&path)));
+    let probes = futures_util::future::join_all((0..2).map(|_| app.get("/health/ready")));
+    let (reads, probes) = tokio::join!(reads, probes);
+    for response in reads.iter().chain(&probes) {
+        assert_eq!(response.status(), 503);
+    }
+    proxy.set_swallow(false);
+
+    let restored = Instant::now();
+    while app.get("/health/ready").await.status() != 200 {
+        assert!(
+            restored.elapsed() < Duration::from_secs(10),
+            "readiness not back within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let statuses = sequential_reads(&app, &path, 20).await;
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
 }
 
 /// PostgreSQL ending the connections itself, as a restart (or `pg_terminate_backend`) does:

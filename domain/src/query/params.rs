@@ -322,7 +322,10 @@ fn parse_filter(param: Param, raw: &str) -> Result<Option<Filter>, String> {
             parsed.map_err(String::from)?
         }
         Lookup::IContains | Lookup::IStartsWith => vec![Value::parse(FieldKind::Text, raw)?],
-        _ => vec![Value::parse(kind, raw).map_err(String::from)?],
+        _ => vec![match Value::parse(kind, raw).map_err(String::from)? {
+            Value::DateTime(bound) => Value::DateTime(to_microseconds(bound, lookup)),
+            value => value,
+        }],
     };
     if values.is_empty() {
         return Ok(None);
@@ -333,6 +336,22 @@ fn parse_filter(param: Param, raw: &str) -> Result<Option<Filter>, String> {
         lookup,
         values,
     }))
+}
+
+/// A bound finer than a microsecond (what rows hold; PostgreSQL would truncate the bound) as
+/// the microsecond that gives every row the same answer: `>= 0.1000001` is `>= 0.100001`,
+/// `<= 0.1000001` is `<= 0.100000`. Both databases then agree.
+fn to_microseconds(bound: DateTime<Utc>, lookup: Lookup) -> DateTime<Utc> {
+    let below = i64::from(bound.timestamp_subsec_nanos() % 1_000);
+    if below == 0 {
+        return bound;
+    }
+    let floor = bound - chrono::Duration::nanoseconds(below);
+    match lookup {
+        Lookup::Gte | Lookup::Lt => floor + chrono::Duration::microseconds(1),
+        Lookup::Gt | Lookup::Lte => floor,
+        _ => bound,
+    }
 }
 
 fn parse_ordering(spec: &QuerySpec, raw: Option<&str>, errors: &mut FieldErrors) -> Vec<OrderBy> {
@@ -451,7 +470,10 @@ mod tests {
                 ("name", &[Lookup::Exact, Lookup::IContains]),
                 ("price", &[Lookup::Gte, Lookup::Lte]),
                 ("in_stock", &[Lookup::Exact]),
-                ("created_at", &[Lookup::Gte]),
+                (
+                    "created_at",
+                    &[Lookup::Gt, Lookup::Gte, Lookup::Lt, Lookup::Lte],
+                ),
             ],
             search: &["name"],
             ordering: &["name", "price"],
@@ -573,6 +595,36 @@ mod tests {
     fn datetime_with_an_unencoded_plus_is_accepted() {
         let params = parse("created_at__gte=2024-01-02T03:04:05 00:00").unwrap();
         assert!(matches!(params.filters[0].values[0], Value::DateTime(_)));
+    }
+
+    #[test]
+    fn datetime_bounds_finer_than_a_microsecond_keep_their_answer() {
+        let bound = |query: &str| match parse(query).unwrap().filters[0].values[0] {
+            Value::DateTime(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            ref other => panic!("{other:?}"),
+        };
+        let at = "2024-01-02T03:04:05.100000001Z";
+        assert_eq!(
+            bound(&format!("created_at__gte={at}")),
+            "2024-01-02T03:04:05.100001000Z"
+        );
+        assert_eq!(
+            bound(&format!("created_at__lt={at}")),
+            "2024-01-02T03:04:05.100001000Z"
+        );
+        assert_eq!(
+            bound(&format!("created_at__gt={at}")),
+            "2024-01-02T03:04:05.100000000Z"
+        );
+        assert_eq!(
+            bound(&format!("created_at__lte={at}")),
+            "2024-01-02T03:04:05.100000000Z"
+        );
+        let whole = "2024-01-02T03:04:05.100001Z";
+        assert_eq!(
+            bound(&format!("created_at__gte={whole}")),
+            "2024-01-02T03:04:05.100001000Z"
+        );
     }
 
     #[test]

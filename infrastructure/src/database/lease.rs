@@ -9,8 +9,9 @@
 //!
 //! A lease goes back on drop, on every path. What happens then depends on how it ended:
 //! - its statement finished: the connection is kept for the next statement;
-//! - its future was dropped mid-statement (the client went away): the connection, whose
-//!   answer is still on the wire, goes back to the pool, which tests it before reuse;
+//! - its future was dropped mid-statement (the client went away, a timeout): the connection,
+//!   whose answer is still on the wire, goes back to the pool once that answer is read off,
+//!   and is closed if it does not come within the acquire timeout;
 //! - it failed with anything but the database refusing the statement (or with the database
 //!   saying the connection is over, as a restart does): the connection is closed, and so is
 //!   every connection any worker kept idle from before that moment: after a restart of the
@@ -149,7 +150,7 @@ impl Leases {
                 self.discard(connection);
                 continue;
             }
-            if since.elapsed() >= CHECK_AFTER && connection.ping().await.is_err() {
+            if since.elapsed() >= CHECK_AFTER && !self.answers(&mut connection).await {
                 self.discard(connection);
                 self.failed();
                 continue;
@@ -181,6 +182,31 @@ impl Leases {
             state: State::Ready,
             _permit: permit,
         }
+    }
+
+    /// Does the connection answer a ping within the acquire timeout? (Its pending answers, if
+    /// any, are read off first.)
+    async fn answers(&self, connection: &mut PoolConnection<Postgres>) -> bool {
+        matches!(
+            tokio::time::timeout(self.acquire_timeout, connection.ping()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// A connection whose statement's answer is still on the wire (its future was dropped):
+    /// read off in the background, then back to the pool. One that does not answer within
+    /// the acquire timeout (a stalled network path, a hung server) is closed instead: the
+    /// pool's own test on return has no deadline, and would hold a slot of the pool for good.
+    fn settle(self: &Arc<Self>, mut connection: PoolConnection<Postgres>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.discard(connection);
+        };
+        let home = self.clone();
+        runtime.spawn(async move {
+            if !home.answers(&mut connection).await {
+                home.discard(connection);
+            }
+        });
     }
 
     /// After a connection-level failure: every connection idle from before it is suspect.
@@ -229,8 +255,7 @@ impl Drop for Lease {
                 self.home.discard(connection);
                 self.home.failed();
             }
-            // Back to the pool, which drains and tests it before anyone uses it again.
-            State::InFlight => drop(connection),
+            State::InFlight => self.home.settle(connection),
             State::Ready if !self.home.retain => drop(connection),
             State::Ready => {
                 self.home
@@ -344,7 +369,7 @@ fn ends_the_connection(code: Option<std::borrow::Cow<'_, str>>) -> bool {
     code.is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
 }
 
-fn acquire_error(error: sqlx::Error) -> DbErr {
+pub(super) fn acquire_error(error: sqlx::Error) -> DbErr {
     match error {
         sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
         sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),

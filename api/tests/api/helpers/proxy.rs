@@ -1,5 +1,6 @@
 //! A TCP proxy the test controls, between the app and PostgreSQL: it can cut every
-//! connection (an outage), restore service, or delay traffic (slow queries).
+//! connection (an outage), restore service, delay traffic (slow queries), or swallow it while
+//! keeping connections open (a stalled network path: what was sent is lost).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +14,7 @@ pub struct Proxy {
     pub port: u16,
     up: Arc<AtomicBool>,
     delay_ms: Arc<AtomicU64>,
+    swallow: Arc<AtomicBool>,
     generation: watch::Sender<u64>,
 }
 
@@ -23,11 +25,13 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
         let delay_ms = Arc::new(AtomicU64::new(0));
+        let swallow = Arc::new(AtomicBool::new(false));
         let (generation, _) = watch::channel(0u64);
         let proxy = Proxy {
             port,
             up: up.clone(),
             delay_ms: delay_ms.clone(),
+            swallow: swallow.clone(),
             generation: generation.clone(),
         };
         tokio::spawn(async move {
@@ -37,10 +41,11 @@ impl Proxy {
                     continue;
                 }
                 let cut = generation.subscribe();
-                let (upstream, delay_ms) = (upstream.clone(), delay_ms.clone());
+                let (upstream, delay_ms, swallow) =
+                    (upstream.clone(), delay_ms.clone(), swallow.clone());
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(&upstream).await {
-                        pipe(client, server, cut, delay_ms).await;
+                        pipe(client, server, cut, delay_ms, swallow).await;
                     }
                 });
             }
@@ -58,6 +63,11 @@ impl Proxy {
         self.up.store(true, Ordering::SeqCst);
     }
 
+    /// Drops the traffic of open connections (both ways) instead of forwarding it, or stops.
+    pub fn set_swallow(&self, swallow: bool) {
+        self.swallow.store(swallow, Ordering::SeqCst);
+    }
+
     /// Holds every chunk of traffic for `delay` before forwarding it.
     pub fn set_delay(&self, delay: Duration) {
         self.delay_ms
@@ -70,11 +80,12 @@ async fn pipe(
     server: TcpStream,
     mut cut: watch::Receiver<u64>,
     delay_ms: Arc<AtomicU64>,
+    swallow: Arc<AtomicBool>,
 ) {
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let forward = copy(client_read, server_write, delay_ms.clone());
-    let backward = copy(server_read, client_write, delay_ms);
+    let forward = copy(client_read, server_write, delay_ms.clone(), swallow.clone());
+    let backward = copy(server_read, client_write, delay_ms, swallow);
     tokio::select! {
         _ = forward => {}
         _ = backward => {}
@@ -86,6 +97,7 @@ async fn copy(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     delay_ms: Arc<AtomicU64>,
+    swallow: Arc<AtomicBool>,
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
@@ -93,6 +105,9 @@ async fn copy(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if swallow.load(Ordering::SeqCst) {
+            continue;
+        }
         let delay = delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
