@@ -77,19 +77,23 @@ pub async fn token(
                 "Created token {} ({}, prefix {}). Its key, shown this once:",
                 token.id, token.name, token.prefix
             );
-            println!("{key}");
+            // A key nobody received must not stay valid.
+            if let Err(error) = print(key) {
+                infrastructure::tokens::revoke(&db, &token.id.to_string()).await?;
+                return Err(format!("{error}; token {} revoked", token.id).into());
+            }
         }
         TokenCommand::List => {
             let tokens = infrastructure::tokens::list(&db).await?;
-            println!(
+            print(format_args!(
                 "{:<6} {:<14} {:<25} {:<25} {:<25} name",
                 "id", "prefix", "created", "last used", "revoked"
-            );
+            ))?;
             let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
                 t.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
             };
             for t in tokens {
-                println!(
+                print(format_args!(
                     "{:<6} {:<14} {:<25} {:<25} {:<25} {}",
                     t.id,
                     t.prefix,
@@ -97,7 +101,7 @@ pub async fn token(
                     time(t.last_used_at),
                     time(t.revoked_at),
                     t.name
-                );
+                ))?;
             }
         }
         TokenCommand::Revoke { id_or_prefix } => {
@@ -110,4 +114,14 @@ pub async fn token(
     drop(db);
     pool.close().await.ok();
     Ok(())
+}
+
+/// One line to standard output, or why it could not be written (a closed pipe, a full disk):
+/// an error, never a panic.
+pub fn print(line: impl std::fmt::Display) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|error| format!("cannot write to standard output: {error}"))
 }

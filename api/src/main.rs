@@ -37,7 +37,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .await?;
         }
         Command::Token(command) => cli::token(&settings, command).await?,
-        Command::Openapi => println!("{}", cli::openapi(&settings)?),
+        Command::Openapi => cli::print(cli::openapi(&settings)?)?,
     }
     Ok(())
 }

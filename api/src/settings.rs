@@ -92,6 +92,10 @@ pub struct ServerSettings {
     pub allowed_hosts: Vec<String>,
 }
 
+/// The largest `pagination.max_page_size` and `pagination.max_offset` taken.
+const MAX_PAGE_SIZE: u64 = 100_000;
+const MAX_OFFSET: u64 = i32::MAX as u64;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaginationSettings {
@@ -287,6 +291,18 @@ impl Settings {
             }
         }
         let pagination = &self.pagination;
+        // Past these, LIMIT and OFFSET no longer fit the drivers' integers (a panic per
+        // request); long before, a page is no longer something to answer with.
+        if pagination.max_page_size > MAX_PAGE_SIZE {
+            return Err(SettingsError(format!(
+                "pagination.max_page_size: at most {MAX_PAGE_SIZE}"
+            )));
+        }
+        if pagination.max_offset > MAX_OFFSET {
+            return Err(SettingsError(format!(
+                "pagination.max_offset: at most {MAX_OFFSET}"
+            )));
+        }
         if pagination.default_page_size == 0
             || pagination.max_page_size < pagination.default_page_size
         {
@@ -474,6 +490,16 @@ mod tests {
                 "APP__DATABASE__SQLITE_BUSY_TIMEOUT_MS",
                 "18446744073709551615",
                 "database.sqlite_busy_timeout_ms",
+            ),
+            (
+                "APP__PAGINATION__MAX_PAGE_SIZE",
+                "18446744073709551615",
+                "pagination.max_page_size",
+            ),
+            (
+                "APP__PAGINATION__MAX_OFFSET",
+                "9223372036854775808",
+                "pagination.max_offset",
             ),
             ("APP__LOG__LEVEL", "", "log.level"),
             ("APP__LOG__LEVEL", "verbose", "log.level"),

@@ -313,6 +313,54 @@ fn production_without_a_database_url_refuses_to_start_and_creates_nothing() {
     assert!(output.status.success(), "{:?}", stderr_lines(&output));
 }
 
+/// Standard output that cannot be written (a full disk, a closed pipe) is one error line and a
+/// failure, never a panic; a token whose key could not be shown is revoked.
+#[test]
+fn output_that_cannot_be_written_is_an_error_and_revokes_the_undelivered_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("APP_ENV", "development")];
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
+    command
+        .args(["token", "create", "--name", "undelivered"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env(
+            "APP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        )
+        .envs(env)
+        .stdout(full());
+    let output = command.output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot write to standard output") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    let list = run_binary(dir.path(), &["token", "list"], &env);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    let line = listed
+        .lines()
+        .find(|line| line.ends_with("undelivered"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(line.matches('Z').count(), 2, "created and revoked: {line}");
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
+    command
+        .arg("openapi")
+        .current_dir(dir.path())
+        .stdout(full());
+    let output = command.output().unwrap();
+    assert!(!output.status.success());
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}
+
 #[test]
 fn bad_proxy_host_and_redis_settings_stop_start_up_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
