@@ -45,11 +45,13 @@ impl Precondition {
         if values.peek().is_none() {
             return Precondition::None;
         }
+        let tags: Vec<&str> = values.flat_map(tags).collect();
+        if tags == ["*"] {
+            return Precondition::Any;
+        }
         let mut versions = Vec::new();
-        for tag in values.flat_map(tags) {
-            if tag == "*" {
-                return Precondition::Any;
-            }
+        // (`*` in a list is malformed, and matches nothing.)
+        for tag in tags {
             // Strong comparison: weak tags never match.
             if let Some(version) = tag
                 .strip_prefix('"')
@@ -78,6 +80,17 @@ fn tags(value: &HeaderValue) -> impl Iterator<Item = &str> {
         .split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
+}
+
+/// Whether `If-Match` is sent and names neither `current` (strong comparison) nor, alone,
+/// `*`: the request then gets 412 whatever its method (RFC 9110, section 13.1.1).
+pub fn if_match_fails(request: &HttpRequest, current: &str) -> bool {
+    let mut values = request.headers().get_all(header::IF_MATCH).peekable();
+    if values.peek().is_none() {
+        return false;
+    }
+    let tags: Vec<&str> = values.flat_map(tags).collect();
+    tags != ["*"] && !tags.contains(&current)
 }
 
 /// Whether `If-None-Match` matches `current` (weak comparison), i.e. the client's copy is fresh.
@@ -116,7 +129,10 @@ mod tests {
             precondition("\"3\", \"5\""),
             Precondition::Versions(vec![3, 5])
         );
-        for bad in ["W/\"3\"", "3", "\"x\"", "\"\"", "garbage"] {
+        // `*` in a list is malformed: it matches nothing, the list's tags still may.
+        assert_eq!(precondition("*, \"9\""), Precondition::Versions(vec![9]));
+        assert_eq!(precondition("\"9\", *"), Precondition::Versions(vec![9]));
+        for bad in ["W/\"3\"", "3", "\"x\"", "\"\"", "garbage", "*, *"] {
             assert_eq!(precondition(bad), Precondition::Versions(vec![]), "{bad}");
         }
     }
@@ -137,6 +153,24 @@ mod tests {
             &TestRequest::default().to_http_request(),
             "\"3\""
         ));
+    }
+
+    #[test]
+    fn if_match_on_any_method_needs_the_current_tag_strongly() {
+        let fails = |value: Option<&str>| {
+            let mut request = TestRequest::default();
+            if let Some(value) = value {
+                request = request.insert_header((header::IF_MATCH, value));
+            }
+            if_match_fails(&request.to_http_request(), "\"3\"")
+        };
+        assert!(!fails(None));
+        assert!(!fails(Some("\"3\"")));
+        assert!(!fails(Some("\"1\", \"3\"")));
+        assert!(!fails(Some("*")));
+        for bad in ["\"4\"", "W/\"3\"", "*, \"1\"", "", "garbage"] {
+            assert!(fails(Some(bad)), "{bad}");
+        }
     }
 
     #[test]

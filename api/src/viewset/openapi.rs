@@ -603,7 +603,8 @@ fn read_operations<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
         .parameter(parameter("If-None-Match", ParameterIn::Header, json!({"type": "string"}), "Entity tags of a cached copy; `*` matches any."))
         .response("200", with_etag(response("The row.", Some(reference(&read)))))
         .response("304", with_etag(response("Not modified: the cached copy is current.", None)))
-        .response("404", error("No such row, or the path id is not a valid id."));
+        .response("404", error("No such row, or the path id is not a valid id."))
+        .response("412", error("An `If-Match` sent names another version (RFC 9110)."));
     if let Some(expand) = expand_parameter(&info.relations) {
         retrieve = retrieve.parameter(expand);
     }
@@ -837,7 +838,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
                 )
                 .response(
                     "412",
-                    error("`If-Match` does not match the row's current `ETag`; nothing changed."),
+                    error("`If-Match` does not match the row's current `ETag`, or an `If-None-Match` sent does (`*`: any row); nothing changed."),
                 ),
         )
         .build()
@@ -868,7 +869,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
         )
         .response(
             "412",
-            error("`If-Match` does not match the row's current `ETag`; nothing changed."),
+            error("`If-Match` does not match the row's current `ETag`, or an `If-None-Match` sent does (`*`: any row); nothing changed."),
         )
         .build();
 

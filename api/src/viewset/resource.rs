@@ -6,19 +6,19 @@
 #![allow(async_fn_in_trait)]
 
 use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::web;
 use actix_web::web::Bytes;
 use domain::auth::Permission;
 use domain::fields::Fields;
 use domain::query::Filtering;
 use domain::query::Value;
-use infrastructure::repository::{Page, Table, Written, active_model};
+use infrastructure::repository::{Page, Repository, Table, Written, active_model};
 use sea_orm::{ActiveModelTrait, Condition, EntityName, EntityTrait, IntoActiveModel};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::conditional::Precondition;
+use super::conditional::{Precondition, etag, if_match_fails, not_modified};
 use super::pagination::{self, ListRequest, Pagination};
 use super::relations::{self, Graph, Relation};
 use super::{Ctx, body, respond, unique};
@@ -238,7 +238,7 @@ pub trait Writable: Resource {
     async fn destroy(ctx: &Ctx<'_>) -> ApiResult {
         let id = ctx.path_id::<Self>()?;
         check_object::<Self>(ctx).await?;
-        let precondition = Precondition::from_request(ctx.request);
+        let precondition = precondition::<Self>(ctx).await?;
         let mut attempts = 2;
         loop {
             attempts -= 1;
@@ -270,10 +270,30 @@ async fn write<R: Writable>(ctx: &Ctx<'_>, body: Bytes, partial: bool) -> ApiRes
     let values = not_found_first::<R, _>(ctx, checked).await?;
     let sent = relations::sent_keys(ctx.relations(), &values);
     let values = active_model::<R::Entity>(values)?;
-    match R::perform_update(ctx, id, values, &Precondition::from_request(ctx.request)).await {
+    let precondition = precondition::<R>(ctx).await?;
+    match R::perform_update(ctx, id, values, &precondition).await {
         Ok(model) => respond::representation::<R>(ctx, StatusCode::OK, model, None),
         Err(error) => Err(write_error::<R>(ctx, error, &sent).await),
     }
+}
+
+/// A write's condition: `If-Match`, which the write checks itself (compare-and-set). A
+/// write with `If-None-Match` (rare: RFC 9110 answers 412 when it matches the row, `*`
+/// matching any) reads the row first, then holds the write to the version it read.
+async fn precondition<R: Resource>(ctx: &Ctx<'_>) -> ApiResult<Precondition> {
+    let if_match = Precondition::from_request(ctx.request);
+    if !ctx.request.headers().contains_key(header::IF_NONE_MATCH) {
+        return Ok(if_match);
+    }
+    let model = R::get_object(ctx).await?;
+    let Some(version) = Repository::<R::Entity>::version_of(&model) else {
+        return Ok(if_match);
+    };
+    let tag = etag(version);
+    if if_match_fails(ctx.request, &tag) || not_modified(ctx.request, &tag) {
+        return Err(ApiError::PreconditionFailed);
+    }
+    Ok(Precondition::Versions(vec![version]))
 }
 
 /// A refused write in the client's terms: a unique field's or a relation's error (DRF's

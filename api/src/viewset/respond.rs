@@ -13,7 +13,7 @@ use sea_orm::{EntityTrait, ModelTrait};
 use serde::Serialize;
 
 use super::Ctx;
-use super::conditional::{content_etag, etag, not_modified};
+use super::conditional::{content_etag, etag, if_match_fails, not_modified};
 use super::expand::{Expanded, Expansion, Targets};
 use super::links::{detail_url, origin, with_query};
 use super::pagination::ListRequest;
@@ -42,8 +42,11 @@ pub fn representation<R: Resource>(
         None => content_etag(&body),
     };
     let tag_value = HeaderValue::from_str(&tag).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if status == StatusCode::OK && ctx.request.method().is_safe() && not_modified(ctx.request, &tag)
-    {
+    let read = status == StatusCode::OK && ctx.request.method().is_safe();
+    if read && if_match_fails(ctx.request, &tag) {
+        return Err(ApiError::PreconditionFailed);
+    }
+    if read && not_modified(ctx.request, &tag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, tag_value))
             .finish());
@@ -103,6 +106,9 @@ pub async fn expanded<R: Resource>(ctx: &Ctx<'_>, model: Model<R>, expand: &[usi
     })?;
     let tag = content_etag(&body);
     let tag_value = HeaderValue::from_str(&tag).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if if_match_fails(ctx.request, &tag) {
+        return Err(ApiError::PreconditionFailed);
+    }
     if not_modified(ctx.request, &tag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, tag_value))

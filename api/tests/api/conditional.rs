@@ -9,6 +9,7 @@ use crate::on_both_databases;
 on_both_databases!(
     if_none_match_gives_304,
     if_match_guards_every_write,
+    preconditions_hold_on_reads_and_if_none_match_on_writes,
     concurrent_if_match_patches_lose_no_update,
 );
 
@@ -56,7 +57,7 @@ async fn if_match_guards_every_write(app: TestApp) {
     let path = format!("/items/{}", item["id"]);
     let replace = json!({"name": "New", "description": "", "price": 2});
     // (an empty If-Match lists no tag: nothing matches it)
-    for tag in ["\"2\"", "W/\"1\"", "garbage", "\"\"", "", " "] {
+    for tag in ["\"2\"", "W/\"1\"", "garbage", "\"\"", "", " ", "*, \"2\""] {
         for (method, body) in [
             (Method::PUT, Some(&replace)),
             (Method::PATCH, Some(&json!({"price": 3}))),
@@ -114,6 +115,71 @@ async fn if_match_guards_every_write(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(delete.status(), 204);
+}
+
+/// RFC 9110: `If-Match` holds on a GET too (412 when it names another version), and
+/// `If-None-Match` on a write is 412 when it matches the row (`*`: any row).
+async fn preconditions_hold_on_reads_and_if_none_match_on_writes(app: TestApp) {
+    let item = app.create_item("Conditional", 1.0).await;
+    let path = format!("/items/{}", item["id"]);
+    let get = |value: &'static str| {
+        app.request(Method::GET, &path)
+            .header("if-match", value)
+            .send()
+    };
+    assert_eq!(get("\"1\"").await.unwrap().status(), 200);
+    assert_eq!(get("*").await.unwrap().status(), 200);
+    assert_eq!(get("\"7\"").await.unwrap().status(), 412);
+    let expanded = app
+        .request(Method::GET, &format!("{path}?expand=category"))
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expanded.status(),
+        412,
+        "an expanded row has its content's tag"
+    );
+
+    for (tag, method) in [
+        ("*", Method::PATCH),
+        ("\"1\"", Method::PATCH),
+        ("W/\"1\"", Method::DELETE),
+        ("\"5\", \"1\"", Method::PUT),
+    ] {
+        let response = app
+            .request(method.clone(), &path)
+            .header("if-none-match", tag)
+            .json(&json!({"name": "Changed", "description": "", "price": 9}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 412, "{method} If-None-Match: {tag}");
+    }
+    let unchanged: Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!(unchanged, item, "a failed precondition changes nothing");
+
+    let other = app
+        .request(Method::PATCH, &path)
+        .header("if-none-match", "\"5\"")
+        .json(&json!({"price": 9}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.status(),
+        200,
+        "a tag of another version does not match"
+    );
+    assert_eq!(other.headers()["etag"], "\"2\"");
+    let missing = app
+        .request(Method::DELETE, "/items/999999")
+        .header("if-none-match", "*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
 }
 
 /// 32 clients read the row, add one to its price with If-Match, and retry on 412. The final
