@@ -29,6 +29,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("unsupported media type {0:?}")]
     UnsupportedMediaType(String),
+    /// A body with a content coding (compressed): it is not decoded.
+    #[error("unsupported content encoding {0:?}")]
+    UnsupportedEncoding(String),
     #[error("body larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("precondition failed")]
@@ -50,6 +53,9 @@ pub enum ApiError {
     /// The request ran past `server.request_timeout_ms`.
     #[error("request timed out")]
     Timeout,
+    /// The request's body did not arrive within `server.request_timeout_ms` (408).
+    #[error("request body timed out")]
+    BodyTimeout,
     #[error("method {method} not allowed")]
     MethodNotAllowed { method: String, allow: &'static str },
     #[error("conflict: {0}")]
@@ -113,6 +119,11 @@ impl ApiError {
             ApiError::UnsupportedMediaType(media) => {
                 format!("Unsupported media type \"{media}\" in request.")
             }
+            ApiError::UnsupportedEncoding(coding) => {
+                format!(
+                    "Unsupported content encoding \"{coding}\" in request: send the body unencoded."
+                )
+            }
             ApiError::PayloadTooLarge(limit) => {
                 format!("Request body is larger than the limit of {limit} bytes.")
             }
@@ -134,6 +145,7 @@ impl ApiError {
             }
             ApiError::Unprocessable(detail) => detail.clone(),
             ApiError::Timeout => "The request took too long to process; try again later.".into(),
+            ApiError::BodyTimeout => "The request body did not arrive in time.".into(),
             ApiError::DatabaseTimeout(_) => "The database took too long to answer.".into(),
             ApiError::Unavailable(_) | ApiError::ThrottleUnavailable => {
                 "The service is temporarily unavailable; try again later.".into()
@@ -148,7 +160,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
             ApiError::Validation(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::NotAuthenticated | ApiError::AuthenticationFailed(_) => {
@@ -158,6 +172,7 @@ impl ResponseError for ApiError {
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::Unique(_) | ApiError::Referenced(_) => {
                 StatusCode::CONFLICT
@@ -191,6 +206,17 @@ impl ResponseError for ApiError {
             | ApiError::Timeout
             | ApiError::ThrottleUnavailable => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            // (RFC 9110: a 408 closes the connection, whose body is still owed)
+            ApiError::BodyTimeout => {
+                response.force_close();
+            }
+            // (RFC 9110: the codings it takes)
+            ApiError::UnsupportedEncoding(_) => {
+                response.insert_header((
+                    header::ACCEPT_ENCODING,
+                    HeaderValue::from_static("identity"),
+                ));
             }
             ApiError::NotAuthenticated | ApiError::AuthenticationFailed(_) => {
                 response.insert_header((

@@ -14,8 +14,10 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 
-/// Accepts `application/json` and `application/*+json`, with any parameters, except JSON Patch
+/// Accepts `application/json` and `application/*+json`, except JSON Patch
 /// (`application/json-patch+json`, RFC 6902): a list of operations this API does not apply.
+/// A `charset` parameter may only name UTF-8 (RFC 8259: JSON between systems is UTF-8), and
+/// a body with a content coding (`Content-Encoding: gzip`) is refused, not decoded: 415.
 pub fn check_content_type(request: &HttpRequest) -> ApiResult<()> {
     let raw = request
         .headers()
@@ -32,12 +34,28 @@ pub fn check_content_type(request: &HttpRequest) -> ApiResult<()> {
         || (essence.starts_with("application/")
             && essence.ends_with("+json")
             && essence != "application/json-patch+json");
-    if json {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType(
+    let utf8 = raw
+        .split(';')
+        .skip(1)
+        .all(|parameter| match parameter.split_once('=') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+                let value = value.trim().trim_matches('"');
+                value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8")
+            }
+            _ => true,
+        });
+    if !json || !utf8 {
+        return Err(ApiError::UnsupportedMediaType(
             raw.chars().take(100).collect(),
-        ))
+        ));
+    }
+    match request.headers().get(header::CONTENT_ENCODING) {
+        Some(coding) if !coding.as_bytes().eq_ignore_ascii_case(b"identity") => {
+            Err(ApiError::UnsupportedEncoding(
+                coding.to_str().unwrap_or("?").chars().take(100).collect(),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

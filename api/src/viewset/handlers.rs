@@ -16,6 +16,28 @@ async fn handle<R: Resource>(
     request: &HttpRequest,
     action: impl AsyncFnOnce(&Ctx<'_>) -> ApiResult,
 ) -> ApiResult {
+    run(&admit::<R>(request).await?, action).await
+}
+
+/// A request with a JSON body: admitted, then its body read, then the action. A body that
+/// has not arrived within `server.request_timeout_ms` is a 408 (the client's delay), and the
+/// action then gets the whole timeout of its own.
+async fn handle_body<R: Resource>(
+    request: &HttpRequest,
+    payload: Payload,
+    action: impl AsyncFnOnce(&Ctx<'_>, Bytes) -> ApiResult,
+) -> ApiResult {
+    let ctx = admit::<R>(request).await?;
+    body::check_content_type(request)?;
+    let read = body::read(request, payload, ctx.state.body_limit);
+    let body = tokio::time::timeout(ctx.state.request_timeout, read)
+        .await
+        .unwrap_or(Err(ApiError::BodyTimeout))?;
+    run(&ctx, async |ctx| action(ctx, body).await).await
+}
+
+/// The caller authenticated, its permission and its rate checked (DRF's order).
+async fn admit<R: Resource>(request: &HttpRequest) -> ApiResult<Ctx<'_>> {
     let mut ctx = Ctx::of(request)?;
     ctx.principal = security::authenticate(request, &ctx.state.db).await?;
     if !R::has_permission(&ctx) {
@@ -25,18 +47,17 @@ async fn handle<R: Resource>(
         let client_ip = ctx.state.proxies.client_ip(request);
         throttle.check(ctx.principal.as_ref(), client_ip).await?;
     }
-    let ctx = &ctx;
+    Ok(ctx)
+}
+
+/// The action, within the request timeout.
+async fn run(ctx: &Ctx<'_>, action: impl AsyncFnOnce(&Ctx<'_>) -> ApiResult) -> ApiResult {
     tokio::time::timeout(ctx.state.request_timeout, async move {
         ctx.check_parent().await?;
         action(ctx).await
     })
     .await
     .unwrap_or(Err(ApiError::Timeout))
-}
-
-async fn json_body(ctx: &Ctx<'_>, payload: Payload) -> ApiResult<Bytes> {
-    body::check_content_type(ctx.request)?;
-    body::read(ctx.request, payload, ctx.state.body_limit).await
 }
 
 pub async fn list<R: Resource>(request: HttpRequest) -> ApiResult {
@@ -48,8 +69,7 @@ pub async fn retrieve<R: Resource>(request: HttpRequest) -> ApiResult {
 }
 
 pub async fn create<R: Writable>(request: HttpRequest, payload: Payload) -> ApiResult {
-    handle::<R>(&request, async |ctx| {
-        let body = json_body(ctx, payload).await?;
+    handle_body::<R>(&request, payload, async |ctx, body| {
         // A nested create is another request than a plain one, or one under another parent.
         let path = match &ctx.parent {
             Some((relation, key)) => format!("{}/{key:?}/{}", relation.target.path, R::PATH),
@@ -64,17 +84,11 @@ pub async fn create<R: Writable>(request: HttpRequest, payload: Payload) -> ApiR
 }
 
 pub async fn update<R: Writable>(request: HttpRequest, payload: Payload) -> ApiResult {
-    handle::<R>(&request, async |ctx| {
-        R::update(ctx, json_body(ctx, payload).await?).await
-    })
-    .await
+    handle_body::<R>(&request, payload, R::update).await
 }
 
 pub async fn partial_update<R: Writable>(request: HttpRequest, payload: Payload) -> ApiResult {
-    handle::<R>(&request, async |ctx| {
-        R::partial_update(ctx, json_body(ctx, payload).await?).await
-    })
-    .await
+    handle_body::<R>(&request, payload, R::partial_update).await
 }
 
 pub async fn destroy<R: Writable>(request: HttpRequest) -> ApiResult {

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -26,6 +26,8 @@ async fn wrong_or_missing_content_type_is_415(app: TestApp) {
             Some("text/plain"),
             Some("application/x-www-form-urlencoded"),
             Some("application/json-patch+json"),
+            Some("application/json; charset=iso-8859-1"),
+            Some("application/json; charset=\"UTF-16\""),
             None,
         ] {
             let mut request = app.request(method.clone(), path).body(body);
@@ -50,6 +52,35 @@ async fn wrong_or_missing_content_type_is_415(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(with_charset.status(), 201);
+    let gzip = app
+        .request(Method::POST, "/items/")
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        gzip.status(),
+        415,
+        "a content coding is refused, not decoded"
+    );
+    assert_eq!(gzip.headers()["accept-encoding"], "identity");
+    assert!(
+        gzip.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unsupported content encoding \"gzip\"")
+    );
+    let identity = app
+        .request(Method::POST, "/items/")
+        .header("content-type", "application/json; charset=UTF8")
+        .header("content-encoding", "identity")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(identity.status(), 201);
     let vendor = app
         .request(Method::POST, "/items/")
         .header("content-type", "application/vnd.api+json")
@@ -180,6 +211,33 @@ async fn errors_are_json_everywhere(app: TestApp) {
         let body: Value = response.json().await.unwrap();
         assert!(body["detail"].is_string(), "{method} {path}");
     }
+}
+
+/// A body that stops arriving is the client's delay: 408 within the request timeout, the
+/// connection closed, nothing created.
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_408() {
+    let Some(app) = spawn_app_with(
+        Backend::Sqlite,
+        |settings| settings.server.request_timeout_ms = 500,
+        api::resources::register,
+    )
+    .await
+    else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let response = raw_request(
+        &app,
+        b"POST /items/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"na",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("did not arrive in time"), "{response}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let page: Value = app.get("/items/").await.json().await.unwrap();
+    assert_eq!(page["count"], 0);
 }
 
 /// Writes `request` on a fresh connection and reads what comes back until the server closes.
