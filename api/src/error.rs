@@ -60,6 +60,9 @@ pub enum ApiError {
     MethodNotAllowed { method: String, allow: &'static str },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The first request with this `Idempotency-Key` is still running (409, `Retry-After`).
+    #[error("idempotency key in use")]
+    InProgress,
     /// A foreign key refused a write: the row refers to a missing one, or others refer to
     /// it. The generic layer turns it into a field error or the on-delete 409 where it
     /// knows the relation; otherwise a 409. Holds the cause, for the log.
@@ -146,6 +149,9 @@ impl ApiError {
             ApiError::Unprocessable(detail) => detail.clone(),
             ApiError::Timeout => "The request took too long to process; try again later.".into(),
             ApiError::BodyTimeout => "The request body did not arrive in time.".into(),
+            ApiError::InProgress => {
+                "A request with this Idempotency-Key is still being processed; retry later.".into()
+            }
             ApiError::DatabaseTimeout(_) => "The database took too long to answer.".into(),
             ApiError::Unavailable(_) | ApiError::ThrottleUnavailable => {
                 "The service is temporarily unavailable; try again later.".into()
@@ -174,9 +180,10 @@ impl ResponseError for ApiError {
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) | ApiError::Unique(_) | ApiError::Referenced(_) => {
-                StatusCode::CONFLICT
-            }
+            ApiError::Conflict(_)
+            | ApiError::InProgress
+            | ApiError::Unique(_)
+            | ApiError::Referenced(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_)
             | ApiError::DatabaseTimeout(_)
             | ApiError::ThrottleUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -204,6 +211,7 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(_)
             | ApiError::DatabaseTimeout(_)
             | ApiError::Timeout
+            | ApiError::InProgress
             | ApiError::ThrottleUnavailable => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }

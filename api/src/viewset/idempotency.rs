@@ -84,9 +84,7 @@ pub async fn create_once(
             Ok(respond(stored, false))
         }
         Claim::Replay(stored) => Ok(respond(stored, true)),
-        Claim::InFlight => Err(ApiError::Conflict(
-            "A request with this Idempotency-Key is still being processed; retry later.".into(),
-        )),
+        Claim::InFlight => Err(ApiError::InProgress),
         Claim::Mismatch => Err(ApiError::Unprocessable(
             "This Idempotency-Key was already used with a different request.".into(),
         )),

@@ -801,7 +801,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
                 "Makes retries safe: the first response for this key (per caller) is kept for a day and replayed.",
             ))
             .request_body(Some(body(&create_name)))
-            .response("409", error("The first request with this `Idempotency-Key` is still being processed."))
+            .response("409", error("The first request with this `Idempotency-Key` is still being processed; `Retry-After` says when to retry.").header("Retry-After", header("Seconds to wait.")))
             .response("422", error("This `Idempotency-Key` was used with a different request body."))
             .response(
                 "201",

@@ -386,7 +386,7 @@ async fn idempotency_keys_replay_and_refuse_mismatches(backend: Backend) {
 }
 
 /// 16 concurrent POSTs with one key: exactly one row; every answer is that row (201) or
-/// "still in flight" (409).
+/// "still in flight" (409, with when to retry).
 async fn concurrent_posts_with_one_key_create_one_row(backend: Backend) {
     let Some(app) = spawn(backend, |_| {}).await else {
         return;
@@ -401,16 +401,17 @@ async fn concurrent_posts_with_one_key_create_one_row(backend: Backend) {
             tokio::spawn(async move {
                 let response = request.send().await.unwrap();
                 let status = response.status().as_u16();
-                (status, response.json::<Value>().await.unwrap())
+                let retry_after = response.headers().get("retry-after").cloned();
+                (status, retry_after, response.json::<Value>().await.unwrap())
             })
         })
         .collect();
     let mut created = Vec::new();
     for request in requests {
-        let (status, body) = request.await.unwrap();
+        let (status, retry_after, body) = request.await.unwrap();
         match status {
             201 => created.push(body["id"].clone()),
-            409 => {}
+            409 => assert_eq!(retry_after.unwrap(), "1", "{body}"),
             other => panic!("unexpected {other}: {body}"),
         }
     }
