@@ -179,7 +179,6 @@ fn options_body(
                 let described = json!({
                     "target": relation.target.name,
                     "url": format!("/{}/", relation.target.path),
-                    "column": relation.column,
                     "nullable": relation.nullable,
                     "on_delete": relation.on_delete.as_str(),
                     "expand": format!("?{}={}", relations::EXPAND, relation.name),
@@ -222,8 +221,15 @@ fn field_actions(fields: &Fields) -> Value {
             let limits = [
                 ("max_length", field.max_length.map(Value::from)),
                 ("min_length", field.min_chars().map(Value::from)),
-                ("min_value", field.minimum.map(number)),
-                ("max_value", field.maximum.map(number)),
+                // (a relation's key: the target row's, whatever its column type allows)
+                (
+                    "min_value",
+                    field.minimum.filter(|_| kind != "field").map(number),
+                ),
+                (
+                    "max_value",
+                    field.maximum.filter(|_| kind != "field").map(number),
+                ),
                 ("default", field.default.clone()),
                 ("unique", field.unique.map(|_| json!(true))),
                 (
