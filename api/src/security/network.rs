@@ -30,13 +30,19 @@ impl TrustedProxies {
         for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
             let network = entry
                 .parse::<IpNet>()
-                .map(|net| net.trunc())
-                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .or_else(|_| entry.parse::<IpAddr>().map(|ip| IpNet::from(canonical(ip))))
                 .map_err(|_| {
                     format!(
                         "server.trusted_proxies: \"{entry}\" is not an IP network (e.g. 10.0.0.0/8, 192.168.1.5, fd00::/8)"
                     )
                 })?;
+            // (as Python's `ip_network`: `10.0.0.5/8` is a typo for an address or a network)
+            if network != network.trunc() {
+                return Err(format!(
+                    "server.trusted_proxies: \"{entry}\" has host bits set (the network is {})",
+                    network.trunc()
+                ));
+            }
             networks.push(network);
         }
         Ok(TrustedProxies(networks))
@@ -217,9 +223,13 @@ fn split_host(host: &str) -> Option<(&str, bool)> {
             None => (host, None),
         }
     };
+    // (a name's labels are never empty: `.`, `a..b` or `.a` name no host; one trailing dot is
+    // the root's)
+    let labels = domain.strip_suffix('.').unwrap_or(domain);
     let valid_domain = domain.starts_with('[')
-        || (!domain.is_empty()
+        || (!labels.is_empty()
             && domain.len() <= 253
+            && labels.split('.').all(|label| !label.is_empty())
             && domain
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)));
@@ -269,6 +279,23 @@ mod tests {
             request = request.insert_header(("x-forwarded-for", value));
         }
         request.to_http_request()
+    }
+
+    #[test]
+    fn proxy_entries_are_networks_or_addresses_as_written() {
+        let error = TrustedProxies::new(&strings(&["127.0.0.5/8"])).unwrap_err();
+        assert!(
+            error.contains("host bits") && error.contains("127.0.0.0/8"),
+            "{error}"
+        );
+        let mapped = TrustedProxies::new(&strings(&["::ffff:127.0.0.1"])).unwrap();
+        assert!(
+            mapped.trusts("127.0.0.1".parse().unwrap()),
+            "an IPv4-mapped entry is IPv4"
+        );
+        let network = TrustedProxies::new(&strings(&["10.0.0.0/8", "fd00::/8"])).unwrap();
+        assert!(network.trusts("10.1.2.3".parse().unwrap()));
+        assert!(network.trusts("fd00::1".parse().unwrap()));
     }
 
     #[test]
@@ -372,12 +399,25 @@ mod tests {
             "api.example.com:0",
             "[::1]:65536",
             "api.example.com:+80",
+            ".example.org",
+            "a..example.org",
         ] {
             assert!(!hosts.allows(bad), "{bad}");
         }
         let any = AllowedHosts::new(&strings(&["*"])).unwrap();
         assert!(any.allows("whatever.example:1") && !any.allows("a b"));
-        for bad in [&[][..], &[""], &["host:8000"], &["a/b"]] {
+        for bad in [".", "..", ".:80", "a..b"] {
+            assert!(!any.allows(bad), "{bad}");
+        }
+        for bad in [
+            &[][..],
+            &[""],
+            &["host:8000"],
+            &["a/b"],
+            &[".."],
+            &["a..b"],
+            &["."],
+        ] {
             let error = AllowedHosts::new(&strings(bad)).unwrap_err();
             assert!(error.starts_with("server.allowed_hosts:"), "{error}");
         }
