@@ -1,4 +1,5 @@
-//! `/health/live`: the process answers. `/health/ready`: and so does the database.
+//! `/health/live`: the process answers. `/health/ready`: and so does the database, and the
+//! process is not shutting down.
 
 use std::time::Duration;
 
@@ -17,6 +18,12 @@ pub async fn live() -> HttpResponse {
 }
 
 pub async fn ready(state: web::Data<AppState>, readiness: web::Data<Readiness>) -> HttpResponse {
+    if crate::startup::shutting_down() {
+        return HttpResponse::ServiceUnavailable().json(json!({
+            "status": "shutting_down",
+            "detail": "The server is shutting down.",
+        }));
+    }
     match infrastructure::database::ping(state.db.shared(), readiness.timeout).await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
         Err(error) => {

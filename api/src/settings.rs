@@ -83,6 +83,9 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    /// After SIGTERM or SIGINT, how long to keep serving (readiness failing, every response
+    /// closing its connection) before the listener closes.
+    pub shutdown_delay_ms: u64,
     pub body_limit_bytes: usize,
     pub readiness_timeout_ms: u64,
     pub request_timeout_ms: u64,

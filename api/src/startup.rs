@@ -1,9 +1,11 @@
 //! Building and running the server: `Application::build(settings)` connects, migrates,
 //! binds its listener (port 0 works) and wires the routes; `run_until_stopped` serves until
-//! SIGTERM or SIGINT, then drains in-flight requests.
+//! SIGTERM or SIGINT, keeps serving for `server.shutdown_delay_ms` while it turns clients
+//! away (see [`shutting_down`]), then drains in-flight requests.
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -26,7 +28,7 @@ use crate::metrics::{self, PoolSources};
 use crate::resources;
 use crate::security::{AllowedHosts, Throttle, TrustedProxies, check_host};
 use crate::settings::{CorsSettings, Settings};
-use crate::telemetry::requests::{RequestSpan, request_id_header};
+use crate::telemetry::requests::{RequestSpan, response_headers};
 use crate::viewset::{AppState, Router};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,7 @@ pub struct Application {
     /// The connection housekeeping uses.
     maintenance: Db,
     throttle: Option<Arc<Throttle>>,
+    shutdown_delay: Duration,
 }
 
 impl Application {
@@ -159,7 +162,7 @@ impl Application {
                     !cors_settings.allowed_origins.is_empty(),
                     from_fn(json_refusals),
                 ))
-                .wrap(from_fn(request_id_header))
+                .wrap(from_fn(response_headers))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(state)
                 .app_data(readiness.clone())
@@ -182,6 +185,7 @@ impl Application {
             db,
             maintenance,
             throttle,
+            shutdown_delay: Duration::from_millis(settings.server.shutdown_delay_ms),
         })
     }
 
@@ -189,13 +193,28 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM or SIGINT, lets in-flight requests finish (up to
-    /// `server.shutdown_timeout_secs`), then closes the pool.
+    /// Serves until SIGTERM or SIGINT; then, for `server.shutdown_delay_ms` (cut short by a
+    /// second signal), keeps serving while readiness fails and every response closes its
+    /// connection; then stops accepting, lets in-flight requests finish (up to
+    /// `server.shutdown_timeout_secs`) and closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let delay = self.shutdown_delay;
         let signals = tokio::spawn(async move {
             shutdown_signal().await;
-            tracing::info!("shutdown requested: draining in-flight requests");
+            SHUTTING_DOWN.store(true, Ordering::Relaxed);
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "shutdown requested: readiness fails and connections close after their \
+                     response until the delay ends (or another signal comes)"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown_signal() => {}
+                }
+            }
+            tracing::info!("stopped accepting: draining in-flight requests");
             handle.stop(true).await;
         });
         let maintenance = tokio::spawn(maintain(self.maintenance, self.throttle.clone()));
@@ -206,6 +225,16 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// Set once SIGTERM or SIGINT has come: the process is on its way out, so `/health/ready`
+/// answers 503 and every response carries `Connection: close`. A keep-alive client then
+/// learns with an answer that the connection ends, instead of sending its next request on a
+/// connection the server is closing (a request lost in flight, whether it ran or not).
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+pub fn shutting_down() -> bool {
+    SHUTTING_DOWN.load(Ordering::Relaxed)
 }
 
 async fn shutdown_signal() {

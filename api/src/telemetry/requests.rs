@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
@@ -107,9 +108,10 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
-/// Puts the request's id on its response: `App::wrap(from_fn(request_id_header))`, inside
-/// the tracing middleware.
-pub async fn request_id_header(
+/// Puts the request's id on its response, and `Connection: close` once the process is
+/// shutting down ([`crate::startup::shutting_down`]): `App::wrap(from_fn(response_headers))`,
+/// inside the tracing middleware.
+pub async fn response_headers(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
@@ -117,6 +119,12 @@ pub async fn request_id_header(
     let mut response = next.call(request).await?;
     if let Some(id) = id {
         response.headers_mut().insert(X_REQUEST_ID, id);
+    }
+    if crate::startup::shutting_down() {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
     }
     Ok(response)
 }

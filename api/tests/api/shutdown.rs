@@ -1,9 +1,13 @@
 //! SIGTERM with requests in flight: they complete, then the process exits 0. The binary
 //! itself runs, against PostgreSQL behind a proxy that slows every query down so requests
-//! are surely in flight when the signal lands.
+//! are surely in flight when the signal lands. With `server.shutdown_delay_ms`, clients are
+//! first turned away without being cut off.
 
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::helpers::binary::{free_port, start, wait_ready};
 use crate::helpers::proxy::Proxy;
@@ -42,22 +46,133 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(150)).await;
+    signal(&child);
+
+    for request in in_flight {
+        assert_eq!(request.await.unwrap().expect("the request completed"), 200);
+    }
+    let exit = wait_exit(&mut child).await;
+    assert!(exit.success(), "exit status {exit}");
+}
+
+fn signal(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
 
-    for request in in_flight {
-        assert_eq!(request.await.unwrap().expect("the request completed"), 200);
-    }
+async fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
+    loop {
         if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
+            return exit;
         }
         assert!(Instant::now() < deadline, "the server did not exit");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One HTTP/1.1 GET on an open connection: the status and the response's head, lower-cased.
+/// Every answer here carries a Content-Length.
+async fn get(stream: &mut TcpStream, path: &str) -> (u16, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        assert!(
+            n > 0,
+            "the connection closed before the answer was complete"
+        );
+        received.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&received).to_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_string();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map_or(0, |n| n.trim().parse().unwrap());
+            if received.len() >= end + 4 + length {
+                let status = head[9..12].parse().unwrap();
+                return (status, head);
+            }
+        }
+    }
+}
+
+/// SIGTERM with `server.shutdown_delay_ms`: for the delay, `/health/ready` answers 503 and
+/// the server keeps answering, on connections opened before the signal and on new ones, with
+/// `Connection: close` on every response and the connection then closed by the server, so a
+/// keep-alive client is never cut off with a request on the wire. A second signal ends the
+/// delay; the process then exits 0 and accepts nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_clients_away_during_the_delay_then_stops() {
+    let Some(database) = TestDatabase::create(Backend::Sqlite).await else {
+        return;
     };
+    let port = free_port();
+    let mut child = start(
+        &database.url,
+        port,
+        &[("APP__SERVER__SHUTDOWN_DELAY_MS", "60000")],
+    );
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &url).await;
+    let address = format!("127.0.0.1:{port}");
+    let mut before = TcpStream::connect(&address).await.unwrap();
+    let (status, head) = get(&mut before, "/items/").await;
+    assert_eq!(status, 200);
+    assert!(!head.contains("connection: close"), "{head}");
+
+    signal(&child);
+    let started = Instant::now();
+    loop {
+        let response = reqwest::Client::new()
+            .get(format!("{url}/health/ready"))
+            .send()
+            .await
+            .expect("still accepting during the delay");
+        if response.status() == 503 {
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["detail"], "The server is shutting down.");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "readiness kept 200"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let live = client
+        .get(format!("{url}/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+
+    // The connection opened before the signal: answered, told it closes, then closed.
+    let (status, head) = get(&mut before, "/items/").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("connection: close"), "{head}");
+    let mut rest = [0u8; 16];
+    let eof = tokio::time::timeout(Duration::from_secs(5), before.read(&mut rest)).await;
+    assert!(matches!(eof, Ok(Ok(0))), "the server closed it: {eof:?}");
+    // A new connection is still accepted and answered, the same way.
+    let mut after = TcpStream::connect(&address).await.unwrap();
+    let (status, head) = get(&mut after, "/items/").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(child.try_wait().unwrap().is_none(), "still serving");
+
+    signal(&child);
+    let exit = wait_exit(&mut child).await;
     assert!(exit.success(), "exit status {exit}");
+    assert!(TcpStream::connect(&address).await.is_err());
 }
