@@ -252,6 +252,13 @@ async fn bad_filter_values_are_400_naming_the_parameter(app: TestApp) {
         let body: Value = response.json().await.unwrap();
         assert!(body[param].is_array(), "{query}: {body}");
     }
+    let response = app.get("/items/?id__in=1,99999999999999999999").await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"id__in": ["Ensure this value is less than or equal to 9223372036854775807."]})
+    );
     let many: Vec<String> = (0..101).map(|i| i.to_string()).collect();
     let response = app.get(&format!("/items/?id__in={}", many.join(","))).await;
     assert_eq!(response.status(), 400, "at most 100 values in an __in list");

@@ -29,11 +29,21 @@ impl Value {
     /// Parses `raw` as a value of `kind`, with Django's messages on failure.
     pub fn parse(kind: FieldKind, raw: &str) -> Result<Value, &'static str> {
         match kind {
-            FieldKind::Integer => raw
-                .trim()
-                .parse()
-                .map(Value::Integer)
-                .map_err(|_| "Enter a whole number."),
+            // Django's texts; a whole number past the column's range says so.
+            FieldKind::Integer => {
+                raw.trim()
+                    .parse()
+                    .map(Value::Integer)
+                    .map_err(|e: std::num::ParseIntError| match e.kind() {
+                        std::num::IntErrorKind::PosOverflow => {
+                            "Ensure this value is less than or equal to 9223372036854775807."
+                        }
+                        std::num::IntErrorKind::NegOverflow => {
+                            "Ensure this value is greater than or equal to -9223372036854775808."
+                        }
+                        _ => "Enter a whole number.",
+                    })
+            }
             FieldKind::Float => match raw.trim().parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(Value::Float(v)),
                 _ => Err("Enter a number."),
@@ -537,6 +547,24 @@ mod tests {
         for key in ["price__gte", "in_stock", "id__in", "ordering"] {
             assert!(errors.contains(key), "{key} missing from {errors:?}");
         }
+    }
+
+    #[test]
+    fn whole_numbers_out_of_range_name_the_limit() {
+        let text = |kind, raw| Value::parse(kind, raw).unwrap_err();
+        assert_eq!(
+            text(FieldKind::Integer, "9223372036854775808"),
+            "Ensure this value is less than or equal to 9223372036854775807."
+        );
+        assert_eq!(
+            text(FieldKind::Integer, "-9223372036854775809"),
+            "Ensure this value is greater than or equal to -9223372036854775808."
+        );
+        assert_eq!(text(FieldKind::Integer, "1.5"), "Enter a whole number.");
+        assert_eq!(
+            Value::parse(FieldKind::Integer, " 9223372036854775807 "),
+            Ok(Value::Integer(i64::MAX))
+        );
     }
 
     #[test]
