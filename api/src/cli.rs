@@ -3,7 +3,6 @@
 
 use clap::{Parser, Subcommand};
 use infrastructure::database::Db;
-use migration::{Migrator, MigratorTrait};
 
 use crate::settings::Settings;
 use crate::viewset::Router;
@@ -61,7 +60,7 @@ pub async fn token(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let pool = infrastructure::database::connect(&settings.database).await?;
     if settings.database.auto_migrate {
-        Migrator::up(&pool, None).await?;
+        migration::up(&pool).await?;
     }
     let db = Db::transient(pool.clone(), settings.database.wire());
     match command {

@@ -17,7 +17,6 @@ use actix_web::middleware::{Condition, Next, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use infrastructure::PersistenceError;
 use infrastructure::database::{Db, PoolStats};
-use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
@@ -98,7 +97,7 @@ impl Application {
             Err(error) => return Err(error.into()),
         };
         if settings.database.auto_migrate {
-            Migrator::up(&db, None).await?;
+            migration::up(&db).await?;
         }
         let router = register(Router::new());
         let openapi = docs::document(&router, settings.auth.permission, settings.throttle.enabled);

@@ -1,6 +1,11 @@
-//! Schema migrations, applied by the `migration` CLI or by the api at start-up.
+//! Schema migrations, applied by the `migration` CLI or by the api at start-up, one process
+//! at a time ([`Exclusive`]).
+
+use std::sync::Arc;
 
 pub use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::sqlx::{self, Connection, PgConnection};
+use sea_orm_migration::sea_orm::{DatabaseConnection, DbBackend, RuntimeErr};
 
 mod m20261129_000001_create_items;
 mod m20261129_000002_create_tokens;
@@ -24,5 +29,70 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000006_create_categories::Migration),
             Box::new(m20261206_000007_partial_category_index::Migration),
         ]
+    }
+}
+
+/// Applies every pending migration, holding [`Exclusive`] meanwhile.
+pub async fn up(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let exclusive = Exclusive::take(db).await?;
+    let result = Migrator::up(db, None).await;
+    exclusive.release().await;
+    result
+}
+
+/// The right to migrate a database, one process at a time: replicas that migrate as they
+/// start, or a migrate job beside them, would otherwise race to create the same tables (the
+/// loser fails with a duplicate key). On PostgreSQL it is a transaction-scoped advisory lock
+/// on a connection of its own, outside the pool the migrations use (a pool of one could not
+/// lend the lock's connection and run a migration too). Transaction-scoped, so PgBouncer's
+/// transaction pooling cannot lose it to another client, and whatever ends the connection
+/// (the process exiting or dying) releases it. SQLite: nothing to take (its own file lock
+/// serialises writers).
+pub struct Exclusive(Option<PgConnection>);
+
+/// The advisory lock's key (advisory locks are per database): "migrate!" in ASCII.
+const LOCK_KEY: i64 = 0x6d69_6772_6174_6521;
+
+impl Exclusive {
+    /// Takes it, waiting as long as another process holds it.
+    pub async fn take(db: &DatabaseConnection) -> Result<Exclusive, DbErr> {
+        if db.get_database_backend() != DbBackend::Postgres {
+            return Ok(Exclusive(None));
+        }
+        let options = db.get_postgres_connection_pool().connect_options();
+        let mut connection = PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
+        let exec = |e| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)));
+        // The wait has no deadline: the service's `statement_timeout` may be on the options.
+        sqlx::raw_sql("BEGIN; SET LOCAL statement_timeout = 0")
+            .execute(&mut connection)
+            .await
+            .map_err(exec)?;
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(LOCK_KEY)
+            .fetch_one(&mut connection)
+            .await
+            .map_err(exec)?;
+        if !taken {
+            // Under the library's target, which its CLI prints by default.
+            tracing::info!(
+                target: "sea_orm_migration",
+                "Another process is migrating this database: waiting for it"
+            );
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(LOCK_KEY)
+                .execute(&mut connection)
+                .await
+                .map_err(exec)?;
+        }
+        Ok(Exclusive(Some(connection)))
+    }
+
+    /// Gives it back (its transaction ends with the connection).
+    pub async fn release(self) {
+        if let Some(connection) = self.0 {
+            let _ = connection.close().await;
+        }
     }
 }

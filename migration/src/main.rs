@@ -8,10 +8,15 @@ use std::time::Duration;
 
 use infrastructure::PersistenceError;
 use infrastructure::database::{create_sqlite_folder, redact};
-use migration::Migrator;
+use std::sync::Mutex;
+
+use migration::{Exclusive, Migrator};
 use sea_orm_migration::sea_orm::{ConnectOptions, Database};
 
 mod url;
+
+/// The CLI's right to migrate, kept for the whole run (the connection closes at exit).
+static EXCLUSIVE: Mutex<Option<Exclusive>> = Mutex::new(None);
 
 /// How long the CLI waits for the database before it gives up, in one line.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,7 +32,12 @@ async fn main() {
             .acquire_timeout(CONNECT_TIMEOUT);
         // (the library would panic on an error, printing the URL with its password)
         match Database::connect(options).await {
-            Ok(db) => Ok(db),
+            Ok(db) => {
+                // Held until the process exits: one migrating process at a time.
+                let exclusive = Exclusive::take(&db).await?;
+                *EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(exclusive);
+                Ok(db)
+            }
             Err(error) => fail(&format!(
                 "cannot connect to {}: {}",
                 redact(&url),

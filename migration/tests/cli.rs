@@ -2,9 +2,11 @@
 //! command exits 0, after `up` the `items` table has its columns, each step down and back up
 //! leaves the indexes it should, and rows survive it.
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DbBackend, DbErr, SqlErr, Statement};
+use sea_orm_migration::sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement,
+};
 
 const COMMANDS: [&str; 8] = [
     "status", "up", "down", "up", "fresh", "refresh", "reset", "up",
@@ -293,8 +295,9 @@ async fn every_command_works_on_sqlite() {
     check_steps(&url, &SQLITE).await;
 }
 
-#[tokio::test]
-async fn every_command_works_on_postgres() {
+/// A fresh PostgreSQL database (`test_migration_<pid>_<suffix>`): the admin connection, its
+/// URL and its name; `None` when PostgreSQL is unreachable outside CI.
+async fn fresh_postgres(suffix: &str) -> Option<(DatabaseConnection, String, String)> {
     let admin_url = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let admin = match Database::connect(&admin_url).await {
@@ -307,25 +310,84 @@ async fn every_command_works_on_postgres() {
             let line =
                 format!("!!! SKIPPED: PostgreSQL unreachable at TEST_DATABASE_URL ({error})\n");
             let _ = std::io::stderr().write_all(line.as_bytes());
-            return;
+            return None;
         }
     };
-    let name = format!("test_migration_{}", std::process::id());
+    let name = format!("test_migration_{}_{suffix}", std::process::id());
     let create = format!("CREATE DATABASE \"{name}\"");
     admin
         .execute_raw(Statement::from_string(DbBackend::Postgres, create))
         .await
         .unwrap();
     let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    run_every_command(&url);
-    let names = columns(&url, POSTGRES.item_columns).await;
-    check_steps(&url, &POSTGRES).await;
+    Some((admin, url, name))
+}
+
+async fn drop_postgres(admin: &DatabaseConnection, name: &str) {
     let drop = format!("DROP DATABASE \"{name}\" WITH (FORCE)");
     admin
         .execute_raw(Statement::from_string(DbBackend::Postgres, drop))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn every_command_works_on_postgres() {
+    let Some((admin, url, name)) = fresh_postgres("commands").await else {
+        return;
+    };
+    run_every_command(&url);
+    let names = columns(&url, POSTGRES.item_columns).await;
+    check_steps(&url, &POSTGRES).await;
+    drop_postgres(&admin, &name).await;
     assert_eq!(names, sorted(&[&COLUMNS[..], &[CATEGORY_ID]].concat()));
+}
+
+/// Replicas that migrate as they start, or a migrate job beside them, run `up` at the same
+/// time on a fresh database: every run exits 0 (the later ones wait for the first, then find
+/// nothing pending) and each migration is recorded once.
+#[tokio::test]
+async fn concurrent_runs_on_postgres_all_succeed() {
+    let Some((admin, url, name)) = fresh_postgres("concurrent").await else {
+        return;
+    };
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_migration"))
+                .args(["-u", &url, "up"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<Output> = runs
+        .into_iter()
+        .map(|run| run.wait_with_output().unwrap())
+        .collect();
+    let db = Database::connect(&url).await.unwrap();
+    let recorded = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n, count(DISTINCT version) AS d FROM seaql_migrations",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let (n, d): (i64, i64) = (
+        recorded.try_get("", "n").unwrap(),
+        recorded.try_get("", "d").unwrap(),
+    );
+    db.close().await.unwrap();
+    drop_postgres(&admin, &name).await;
+    for output in outputs {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!((n, d), (7, 7));
 }
 
 #[tokio::test]

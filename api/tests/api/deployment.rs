@@ -601,3 +601,34 @@ async fn throttling_resumes_when_redis_comes_back() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Replicas started together, each migrating at start-up (`database.auto_migrate`), on a
+/// fresh PostgreSQL database: every one starts (one migrates, the others wait for it and find
+/// nothing pending), even with a pool of one connection, and each serves the migrated schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_migrating_together_all_start() {
+    let Some(database) = crate::helpers::TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let mut settings = crate::helpers::test_settings();
+            settings.database.url = Secret::new(database.url.clone());
+            settings.database.auto_migrate = true;
+            settings.database.max_connections = 1;
+            tokio::spawn(async move {
+                let application = api::startup::Application::build(settings).await?;
+                let port = application.port();
+                tokio::spawn(application.run_until_stopped());
+                Ok::<u16, api::startup::StartupError>(port)
+            })
+        })
+        .collect();
+    for start in starts {
+        let port = start.await.unwrap().expect("every replica starts");
+        let response = reqwest::get(format!("http://127.0.0.1:{port}/items/"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
