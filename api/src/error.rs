@@ -131,7 +131,8 @@ impl ApiError {
                 format!("Request body is larger than the limit of {limit} bytes.")
             }
             ApiError::PreconditionFailed => {
-                "Precondition failed: the resource has changed or the If-Match tag is not valid."
+                "Precondition failed: the resource has changed, or If-Match or If-None-Match \
+                 does not hold for its current version."
                     .into()
             }
             ApiError::MethodNotAllowed { method, .. } => {

@@ -21,19 +21,30 @@ pub async fn authenticate(request: &HttpRequest, db: &Db) -> ApiResult<Option<Pr
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::AuthenticationFailed("Invalid token header."))?;
+    let value = value.to_str().map_err(|_| {
+        ApiError::AuthenticationFailed(
+            "Invalid token header. Token string should not contain invalid characters.",
+        )
+    })?;
     let mut parts = value.split_whitespace();
     let scheme = parts.next().unwrap_or_default();
     if !scheme.eq_ignore_ascii_case("token") && !scheme.eq_ignore_ascii_case("bearer") {
         // Another scheme (Basic, say) is not ours to judge: the request is anonymous.
         return Ok(None);
     }
-    let (Some(key), None) = (parts.next(), parts.next()) else {
-        return Err(ApiError::AuthenticationFailed(
-            "Invalid token header. Token string should be one value without spaces.",
-        ));
+    // DRF's texts.
+    let key = match (parts.next(), parts.next()) {
+        (Some(key), None) => key,
+        (None, _) => {
+            return Err(ApiError::AuthenticationFailed(
+                "Invalid token header. No credentials provided.",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::AuthenticationFailed(
+                "Invalid token header. Token string should not contain spaces.",
+            ));
+        }
     };
     match infrastructure::tokens::authenticate(db, key).await? {
         Some(principal) => Ok(Some(principal)),

@@ -417,6 +417,27 @@ mod tests {
         assert_eq!(settings.log.format, LogFormat::Pretty);
     }
 
+    /// actix-http logs every request it cannot parse at ERROR: the shipped levels keep
+    /// those out, so that no client can write errors into the log, and keep everything else.
+    #[test]
+    fn unparseable_requests_do_not_log_errors() {
+        use tracing::Level;
+        use tracing_subscriber::filter::Targets;
+        for (environment, vars) in [
+            (Environment::Development, &[][..]),
+            (
+                Environment::Production,
+                &[("DATABASE_URL", "postgres://h/db")][..],
+            ),
+        ] {
+            let settings = load(environment, vars).unwrap();
+            let targets: Targets = settings.log.level.parse().unwrap();
+            assert!(!targets.would_enable("actix_http::h1::dispatcher", &Level::ERROR));
+            assert!(targets.would_enable("actix_http::h1::codec", &Level::INFO));
+            assert!(targets.would_enable("api::startup", &Level::INFO));
+        }
+    }
+
     #[test]
     fn overlays_and_environment_variables_override() {
         let production = load(

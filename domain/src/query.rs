@@ -8,6 +8,7 @@ mod params;
 mod spec;
 
 pub use params::{
-    CountMode, Filter, ListParams, NULL_CHARACTERS, OrderBy, Value, names, ordering_key,
+    CountMode, Filter, ListParams, MAX_IN_VALUES, MAX_SEARCH_TERMS, NULL_CHARACTERS, OrderBy,
+    Value, names, ordering_key,
 };
 pub use spec::{FieldKind, FilterParam, Filtering, Lookup, QuerySpec, RelatedQuery};

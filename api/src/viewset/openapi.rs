@@ -6,7 +6,9 @@
 
 use domain::auth::Permission;
 use domain::fields::{Field, Fields};
-use domain::query::{FieldKind, FilterParam, Lookup, QuerySpec, names};
+use domain::query::{
+    FieldKind, FilterParam, Lookup, MAX_IN_VALUES, MAX_SEARCH_TERMS, QuerySpec, names,
+};
 use serde_json::{Value, json};
 use utoipa::openapi::path::{
     HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle,
@@ -272,6 +274,16 @@ fn names<R: Resource>() -> Names {
 /// blank lists no tag, which nothing matches (412).
 const IF_MATCH_PATTERN: &str = r#"^\s*(\*|(W/)?"[!#-~]*")?(\s*,\s*(\*|(W/)?"[!#-~]*")?)*\s*$"#;
 
+/// The `If-Match` header: a list of entity tags, as [`IF_MATCH_PATTERN`] reads it.
+fn if_match_parameter(description: &str) -> ParameterBuilder {
+    parameter(
+        "If-Match",
+        ParameterIn::Header,
+        json!({"type": "string", "pattern": IF_MATCH_PATTERN}),
+        description,
+    )
+}
+
 /// `?expand=`, when the resource has relations.
 fn expand_parameter(relations: &[Relation]) -> Option<ParameterBuilder> {
     let mut names: Vec<&str> = relations.iter().map(|r| r.name).collect();
@@ -333,7 +345,11 @@ fn list_parameters(
             names::SEARCH,
             ParameterIn::Query,
             kind_schema(FieldKind::Text),
-            &format!("Terms (split on spaces and commas) that must all appear, case-insensitively, in one of: {}.", spec.search.join(", ")),
+            &format!(
+                "Terms (split on spaces and commas, at most {MAX_SEARCH_TERMS}) that must all \
+                 appear, case-insensitively, in one of: {}.",
+                spec.search.join(", ")
+            ),
         ));
     }
     for FilterParam {
@@ -358,7 +374,7 @@ fn list_parameters(
             parameter(
                 &name,
                 ParameterIn::Query,
-                json!({"type": "array", "items": kind_schema(kind), "maxItems": 100}),
+                json!({"type": "array", "items": kind_schema(kind), "maxItems": MAX_IN_VALUES}),
                 &description,
             )
             .style(Some(ParameterStyle::Form))
@@ -557,10 +573,12 @@ fn options_operation<R: Resource>(
         .description(Some("DRF-style metadata: the fields, their types, limits and whether they are required or read-only; lists add filters, search and ordering fields."))
         .response("200", response("Metadata, with the allowed methods in `Allow`.", Some(reference(METADATA))).header("Allow", header("The methods this route accepts.")));
     if detail {
-        operation = operation.parameter(key_parameter::<R>(query)).response(
-            "404",
-            error("No such row, or the path id is not a valid id."),
-        );
+        // DRF's SimpleMetadata: a missing row, or one this caller may not change, is
+        // described without PUT, not refused.
+        operation = operation.parameter(key_parameter::<R>(query)).description(Some(
+            "DRF-style metadata of the row's fields, and `PUT` among the actions when this caller may \
+             replace the row (not when it does not exist, nor when `get_object` refuses it).",
+        ));
     }
     operation.build()
 }
@@ -601,6 +619,7 @@ fn read_operations<R: Resource>(info: &ResourceInfo) -> ResourceDoc {
         .description(Some("One row with its `ETag`. With `If-None-Match` matching the current tag, 304 and no body."))
         .parameter(key_parameter::<R>(query))
         .parameter(parameter("If-None-Match", ParameterIn::Header, json!({"type": "string"}), "Entity tags of a cached copy; `*` matches any."))
+        .parameter(if_match_parameter("Answer only if the row's current `ETag` is one of these (`*`: any existing row); otherwise 412."))
         .response("200", with_etag(response("The row.", Some(reference(&read)))))
         .response("304", with_etag(response("Not modified: the cached copy is current.", None)))
         .response("404", error("No such row, or the path id is not a valid id."))
@@ -751,12 +770,18 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
             .build()
     };
     let if_match = || {
-        parameter(
-            "If-Match",
-            ParameterIn::Header,
-            json!({"type": "string", "pattern": IF_MATCH_PATTERN}),
+        if_match_parameter(
             "Write only if the row's current `ETag` is one of these (`*`: any existing row); otherwise (a stale or \
              malformed tag) 412 and nothing changes. An empty value lists no tag: 412.",
+        )
+    };
+    let if_none_match = || {
+        parameter(
+            "If-None-Match",
+            ParameterIn::Header,
+            json!({"type": "string"}),
+            "Write only if the row's current `ETag` is none of these; `*` matches any existing row. Otherwise 412 \
+             and nothing changes.",
         )
     };
     let unique: Vec<String> = info
@@ -774,14 +799,21 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
             unique.join(", ")
         ));
     }
-    let body_errors = |operation: OperationBuilder| {
+    let body_errors = |operation: OperationBuilder, invalid: &str| {
         operation
-            .response("400", response(&invalid, Some(any_error())))
+            .response("400", response(invalid, Some(any_error())))
+            .response(
+                "408",
+                error("The body did not arrive within `server.request_timeout_ms`."),
+            )
             .response(
                 "413",
                 error("The body is larger than the configured limit."),
             )
-            .response("415", error("The body is not `application/json`."))
+            .response(
+                "415",
+                error("The body is not `application/json`, or it comes with a `Content-Encoding`."),
+            )
     };
 
     let create = body_errors(
@@ -815,6 +847,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
                         ),
                     ),
             ),
+        &format!("{invalid} A malformed `Idempotency-Key` is an error on `detail`."),
     )
     .build();
 
@@ -827,6 +860,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
                 .description(Some(description.to_string()))
                 .parameter(key_parameter::<R>(query))
                 .parameter(if_match())
+                .parameter(if_none_match())
                 .request_body(Some(body(payload)))
                 .response(
                     "200",
@@ -840,6 +874,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
                     "412",
                     error("`If-Match` does not match the row's current `ETag`, or an `If-None-Match` sent does (`*`: any row); nothing changed."),
                 ),
+            &invalid,
         )
         .build()
     };
@@ -862,6 +897,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
         .summary(Some(format!("Delete {}", names.one)))
         .parameter(key_parameter::<R>(query))
         .parameter(if_match())
+        .parameter(if_none_match())
         .response("204", response("Deleted.", None))
         .response(
             "404",

@@ -246,6 +246,8 @@ async fn bad_filter_values_are_400_naming_the_parameter(app: TestApp) {
         ("id__in=1,two", "id__in"),
         ("id=1.5", "id"),
         ("created_at__gte=yesterday", "created_at__gte"),
+        // Year 10000 in UTC: the databases would disagree (SQLite compares text).
+        ("created_at__gt=9999-12-31T23:59:59-14:00", "created_at__gt"),
     ] {
         let response = app.get(&format!("/items/?{query}")).await;
         assert_eq!(response.status(), 400, "{query}");

@@ -2,14 +2,14 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 use super::{FieldKind, Lookup, QuerySpec};
 use crate::FieldErrors;
 
 /// Most values an `__in` lookup or a search may carry: bounds the SQL a request can cause.
-const MAX_IN_VALUES: usize = 100;
-const MAX_SEARCH_TERMS: usize = 10;
+pub const MAX_IN_VALUES: usize = 100;
+pub const MAX_SEARCH_TERMS: usize = 10;
 /// Django's message: text columns cannot hold NUL, so it is refused up front.
 pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
 
@@ -59,10 +59,14 @@ impl Value {
                 let parse =
                     |s: &str| DateTime::parse_from_rfc3339(s.trim()).map(|t| t.with_timezone(&Utc));
                 // A `+` in an unencoded query string arrives as a space: accept it as meant.
+                // Years 1 to 9999 in UTC, as Django's: the databases disagree beyond them
+                // (SQLite compares the text, which a fifth digit of year breaks).
                 parse(raw)
                     .or_else(|_| parse(&raw.trim().replace(' ', "+")))
+                    .ok()
+                    .filter(|t| (1..=9999).contains(&t.year()))
                     .map(Value::DateTime)
-                    .map_err(|_| "Enter a valid date/time (RFC 3339).")
+                    .ok_or("Enter a valid date/time (RFC 3339).")
             }
         }
     }
@@ -546,6 +550,24 @@ mod tests {
             parse("price__gte=cheap&in_stock=maybe&id__in=1,x&ordering=secret").unwrap_err();
         for key in ["price__gte", "in_stock", "id__in", "ordering"] {
             assert!(errors.contains(key), "{key} missing from {errors:?}");
+        }
+    }
+
+    #[test]
+    fn datetimes_beyond_the_years_1_to_9999_in_utc_are_refused() {
+        for raw in [
+            "9999-12-31T23:59:59-14:00",
+            "+10000-01-01T00:00:00Z",
+            "0001-01-01T00:00:00+01:00",
+        ] {
+            assert_eq!(
+                Value::parse(FieldKind::DateTime, raw),
+                Err("Enter a valid date/time (RFC 3339)."),
+                "{raw}"
+            );
+        }
+        for raw in ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00-01:00"] {
+            assert!(Value::parse(FieldKind::DateTime, raw).is_ok(), "{raw}");
         }
     }
 
