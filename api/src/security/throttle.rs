@@ -221,12 +221,18 @@ impl Redis {
             .max(1);
         let mut invocation = self.script.key(key);
         invocation.arg(interval).arg(rate.requests);
-        match tokio::time::timeout(
-            self.timeout,
-            invocation.invoke_async::<i64>(&mut connection),
-        )
-        .await
-        {
+        // A connection found dead (Redis restarted, a proxy dropped it) is being replaced by
+        // the manager: the command goes once more, on the new one, within the same deadline.
+        // (A connection that broke after Redis ran the command counts that request twice.)
+        let run = async {
+            match invocation.invoke_async::<i64>(&mut connection).await {
+                Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+                    invocation.invoke_async::<i64>(&mut connection).await
+                }
+                outcome => outcome,
+            }
+        };
+        match tokio::time::timeout(self.timeout, run).await {
             Ok(Ok(wait)) if wait <= 0 => Ok(()),
             Ok(Ok(wait)) => Err(ApiError::Throttled {
                 wait_secs: whole_seconds(Duration::from_micros(wait.unsigned_abs())),

@@ -602,6 +602,46 @@ async fn throttling_resumes_when_redis_comes_back() {
     }
 }
 
+/// A Redis restart between requests (every connection cut, Redis back before the next
+/// request) costs no request: the command that finds its connection dead is sent once more,
+/// on a new one. With `fail_open` off, a failure would be a 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_between_requests_fails_none() {
+    let Some(url) = redis_url().await else {
+        return;
+    };
+    let authority = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let proxy = Proxy::start(authority.rsplit('@').next().unwrap().to_string()).await;
+    let through = url.replacen(&authority, &format!("127.0.0.1:{}", proxy.port), 1);
+    let prefix = format!("{}:", unique_name());
+    let app = spawn(|s| {
+        on_redis(&through, &prefix, "1000/minute")(s);
+        s.throttle.redis_timeout_ms = 1000;
+        s.throttle.fail_open = false;
+    })
+    .await;
+    assert_eq!(app.get("/items/").await.status(), 200);
+    let before = store_errors(&app).await;
+    for restart in 0..3 {
+        proxy.cut();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        proxy.restore();
+        for i in 0..3 {
+            assert_eq!(
+                app.get("/items/").await.status(),
+                200,
+                "restart {restart}, request {i}"
+            );
+        }
+    }
+    assert_eq!(store_errors(&app).await, before, "no store error counted");
+}
+
 /// Replicas started together, each migrating at start-up (`database.auto_migrate`), on a
 /// fresh PostgreSQL database: every one starts (one migrates, the others wait for it and find
 /// nothing pending), even with a pool of one connection, and each serves the migrated schema.
