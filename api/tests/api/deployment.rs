@@ -626,7 +626,8 @@ async fn a_redis_restart_between_requests_fails_none() {
     })
     .await;
     assert_eq!(app.get("/items/").await.status(), 200);
-    let before = store_errors(&app).await;
+    // (With `fail_open` off every store error is a 503: the statuses say it all. The
+    // process-wide error counter would also count other tests' outages under `cargo test`.)
     for restart in 0..3 {
         proxy.cut();
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -639,7 +640,6 @@ async fn a_redis_restart_between_requests_fails_none() {
             );
         }
     }
-    assert_eq!(store_errors(&app).await, before, "no store error counted");
 }
 
 /// Replicas started together, each migrating at start-up (`database.auto_migrate`), on a
