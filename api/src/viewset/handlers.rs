@@ -108,19 +108,15 @@ pub async fn list_options<R: Resource>(request: HttpRequest) -> ApiResult {
     .await
 }
 
-/// `OPTIONS` on the detail route, describing `PUT` if the permission hooks, object
-/// permission included, would let this caller make one. As DRF's `SimpleMetadata`: a row
-/// that does not exist, or that `get_object` refuses this caller, leaves `PUT` out of the
-/// description rather than failing the request.
+/// `OPTIONS` on the detail route of a row that exists (404 otherwise, as for GET),
+/// describing `PUT` if the permission hooks, object permission included, would let this
+/// caller make one.
 pub async fn detail_options<R: Resource>(request: HttpRequest) -> ApiResult {
     handle::<R>(&request, async |ctx| {
+        let object = R::get_object(ctx).await?;
         let put = ctx.as_if(Method::PUT);
         let may_update = R::has_permission(&put)
-            && match R::get_object(ctx).await {
-                Ok(object) => R::HAS_OBJECT_PERMISSION.is_none_or(|allows| allows(&put, &object)),
-                Err(ApiError::NotFound | ApiError::PermissionDenied) => false,
-                Err(error) => return Err(error),
-            };
+            && R::HAS_OBJECT_PERMISSION.is_none_or(|allows| allows(&put, &object));
         Ok(options(
             ctx.info.detail_allow,
             ctx.info.detail_options.body(may_update),

@@ -573,12 +573,10 @@ fn options_operation<R: Resource>(
         .description(Some("DRF-style metadata: the fields, their types, limits and whether they are required or read-only; lists add filters, search and ordering fields."))
         .response("200", response("Metadata, with the allowed methods in `Allow`.", Some(reference(METADATA))).header("Allow", header("The methods this route accepts.")));
     if detail {
-        // DRF's SimpleMetadata: a missing row, or one this caller may not change, is
-        // described without PUT, not refused.
-        operation = operation.parameter(key_parameter::<R>(query)).description(Some(
-            "DRF-style metadata of the row's fields, and `PUT` among the actions when this caller may \
-             replace the row (not when it does not exist, nor when `get_object` refuses it).",
-        ));
+        operation = operation.parameter(key_parameter::<R>(query)).response(
+            "404",
+            error("No such row, or the path id is not a valid id."),
+        );
     }
     operation.build()
 }

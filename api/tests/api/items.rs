@@ -363,10 +363,11 @@ async fn options_describes_the_resource(app: TestApp) {
         .send()
         .await
         .unwrap();
-    // DRF's SimpleMetadata: the description, without PUT.
-    assert_eq!(missing.status(), 200);
-    let body = missing.json::<Value>().await.unwrap();
-    assert!(body["actions"].get("PUT").is_none(), "{body}");
+    assert_eq!(missing.status(), 404, "OPTIONS describes rows that exist");
+    for invalid in ["/items/abc", "/items/01", "/items/-9223372036854775809"] {
+        let response = app.request(Method::OPTIONS, invalid).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{invalid}: no valid id");
+    }
 }
 
 async fn other_methods_are_405_with_allow(app: TestApp) {
