@@ -38,9 +38,17 @@ pub fn dropped_lines() -> u64 {
 /// The level filter. Directives by target and level only (`info`, `api=debug,sqlx=warn`)
 /// become a `Targets` filter, which keeps no state per span; `EnvFilter`, which takes a lock
 /// on every span entered and left, only where span or field directives need it.
+///
+/// actix-http logs each request it cannot parse (answered 400) at ERROR, which would let any
+/// client write errors into the log: that target is off unless a directive names `actix_http`.
 fn filter(
     directives: &str,
 ) -> Result<(Option<Targets>, Option<EnvFilter>), tracing_subscriber::filter::ParseError> {
+    let directives = &if directives.contains("actix_http") {
+        directives.to_string()
+    } else {
+        format!("{directives},actix_http::h1::dispatcher=off")
+    };
     if !directives.contains(['[', '{'])
         && let Ok(targets) = directives.parse::<Targets>()
     {
@@ -53,7 +61,10 @@ fn filter(
 /// until exit: dropping it writes what is pending.
 pub fn init(settings: &LogSettings) -> Result<WorkerGuard, SettingsError> {
     let (source, directives) = match std::env::var("RUST_LOG") {
-        Ok(directives) => ("RUST_LOG", directives),
+        Ok(directives) => {
+            crate::settings::check_log_level("RUST_LOG", &directives).map_err(SettingsError)?;
+            ("RUST_LOG", directives)
+        }
         Err(_) => ("log.level", settings.level.clone()),
     };
     let (targets, env) =
@@ -105,5 +116,25 @@ mod tests {
         let (targets, env) = filter("info,[HTTP request{http.method=GET}]=debug").unwrap();
         assert!(targets.is_none() && env.is_some());
         assert!(filter("api=loud").is_err());
+    }
+
+    /// actix-http's ERROR line per unparseable request: off, unless asked for by name.
+    #[test]
+    fn unparseable_requests_do_not_log_errors_unless_asked() {
+        use tracing::Level;
+        let dispatcher = "actix_http::h1::dispatcher";
+        for directives in ["info", "warn,api=debug", "trace"] {
+            let targets = filter(directives).unwrap().0.unwrap();
+            assert!(
+                !targets.would_enable(dispatcher, &Level::ERROR),
+                "{directives}"
+            );
+            assert!(
+                targets.would_enable("api::startup", &Level::ERROR),
+                "{directives}"
+            );
+        }
+        let targets = filter("info,actix_http=debug").unwrap().0.unwrap();
+        assert!(targets.would_enable(dispatcher, &Level::ERROR));
     }
 }

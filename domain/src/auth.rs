@@ -102,7 +102,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A throttle rate in DRF's syntax: `"100/minute"` (also `s`, `sec`, `m`, `hour`, `day`...).
+/// A throttle rate in DRF's syntax: `"100/minute"` (also `s`, `sec`, `m`, `min`, `hour`,
+/// `days`...: the start of `seconds`, `minutes`, `hours` or `days`). DRF reads only the
+/// period's first letter, so `"100/month"` means per minute there; here it is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
     pub requests: u32,
@@ -116,13 +118,22 @@ impl std::str::FromStr for Rate {
         let invalid = || format!("invalid rate \"{rate}\" (expected e.g. \"100/minute\")");
         let (count, period) = rate.split_once('/').ok_or_else(invalid)?;
         let requests: u32 = count.trim().parse().map_err(|_| invalid())?;
-        let seconds = match period.trim().chars().next() {
-            Some('s') => 1,
-            Some('m') => 60,
-            Some('h') => 3600,
-            Some('d') => 86_400,
-            _ => return Err(invalid()),
-        };
+        let period = period.trim().to_ascii_lowercase();
+        let seconds = [
+            ("seconds", 1),
+            ("minutes", 60),
+            ("hours", 3600),
+            ("days", 86_400),
+        ]
+        .into_iter()
+        .find(|(unit, _)| !period.is_empty() && unit.starts_with(&period))
+        .map(|(_, seconds)| seconds)
+        .ok_or_else(|| {
+            format!(
+                "invalid rate \"{rate}\": the period is second, minute, hour or day \
+                     (e.g. \"100/minute\")"
+            )
+        })?;
         if requests == 0 {
             return Err(invalid());
         }
@@ -183,7 +194,29 @@ mod tests {
             "1000/day".parse::<Rate>().unwrap().per,
             Duration::from_secs(86_400)
         );
-        for bad in ["100", "x/minute", "0/minute", "10/fortnight", "10/"] {
+        for good in [
+            "1/sec",
+            "1/Second",
+            "1/min",
+            "1/minutes",
+            "1/h",
+            "1/hours",
+            "1/d",
+            "1/ day",
+        ] {
+            assert!(good.parse::<Rate>().is_ok(), "{good}");
+        }
+        for bad in [
+            "100",
+            "x/minute",
+            "0/minute",
+            "10/fortnight",
+            "10/",
+            "10/month",
+            "10/decade",
+            "10/mins",
+            "10/sx",
+        ] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
         }
     }

@@ -30,6 +30,9 @@ async fn main() {
         options
             .connect_timeout(CONNECT_TIMEOUT)
             .acquire_timeout(CONNECT_TIMEOUT);
+        if let Some(schema) = url::database_schema() {
+            options.set_schema_search_path(schema);
+        }
         // (the library would panic on an error, printing the URL with its password)
         match Database::connect(options).await {
             Ok(db) => {

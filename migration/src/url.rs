@@ -8,7 +8,7 @@ use infrastructure::environment::NO_DATABASE_URL;
 /// `-u`/`--database-url`, else `DATABASE_URL`, else the service's configuration files (an
 /// empty variable counts as unset, as the service counts it).
 pub fn database_url() -> Result<String, String> {
-    if let Some(url) = url_from_args(std::env::args().skip(1)) {
+    if let Some(url) = flag(std::env::args().skip(1), "-u", "--database-url") {
         return Ok(url);
     }
     match std::env::var("DATABASE_URL") {
@@ -17,16 +17,26 @@ pub fn database_url() -> Result<String, String> {
     }
 }
 
-fn url_from_args(mut args: impl Iterator<Item = String>) -> Option<String> {
+/// The PostgreSQL schema to migrate: `-s`/`--database-schema`, else `DATABASE_SCHEMA` (the
+/// library's CLI takes both, but hands them only to connections it makes itself); none: the
+/// role's `search_path` (`public`).
+pub fn database_schema() -> Option<String> {
+    flag(std::env::args().skip(1), "-s", "--database-schema")
+        .or_else(|| std::env::var("DATABASE_SCHEMA").ok())
+        .filter(|schema| !schema.trim().is_empty())
+}
+
+/// The value of an option given as `-x V`, `-xV`, `-x=V`, `--long V` or `--long=V`.
+fn flag(mut args: impl Iterator<Item = String>, short: &str, long: &str) -> Option<String> {
     while let Some(arg) = args.next() {
-        if arg == "-u" || arg == "--database-url" {
+        if arg == short || arg == long {
             return args.next();
         }
-        if let Some(url) = arg
-            .strip_prefix("--database-url=")
-            .or_else(|| arg.strip_prefix("-u"))
+        if let Some(value) = arg
+            .strip_prefix(&format!("{long}="))
+            .or_else(|| arg.strip_prefix(short))
         {
-            return Some(url.trim_start_matches('=').to_string());
+            return Some(value.trim_start_matches('=').to_string());
         }
     }
     None
@@ -94,11 +104,24 @@ mod tests {
             &["status", "--database-url=sqlite::memory:"],
         ] {
             assert_eq!(
-                url_from_args(args(list)).as_deref(),
+                flag(args(list), "-u", "--database-url").as_deref(),
                 Some("sqlite::memory:"),
                 "{list:?}"
             );
         }
-        assert_eq!(url_from_args(args(&["up", "-n", "1"])), None);
+        assert_eq!(flag(args(&["up", "-n", "1"]), "-u", "--database-url"), None);
+        assert_eq!(
+            flag(args(&["-s", "other", "up"]), "-s", "--database-schema").as_deref(),
+            Some("other")
+        );
+        assert_eq!(
+            flag(
+                args(&["--database-schema=other"]),
+                "-s",
+                "--database-schema"
+            )
+            .as_deref(),
+            Some("other")
+        );
     }
 }

@@ -343,6 +343,37 @@ async fn every_command_works_on_postgres() {
     assert_eq!(names, sorted(&[&COLUMNS[..], &[CATEGORY_ID]].concat()));
 }
 
+/// `-s`/`--database-schema` (and `DATABASE_SCHEMA`) migrates that PostgreSQL schema, not
+/// `public`.
+#[tokio::test]
+async fn the_schema_option_migrates_that_schema() {
+    let Some((admin, url, name)) = fresh_postgres("schema").await else {
+        return;
+    };
+    execute(&url, "CREATE SCHEMA other").await.unwrap();
+    let output = cli(&["-u", &url, "-s", "other", "up"], &[]);
+    let status = cli(&["-u", &url, "status"], &[("DATABASE_SCHEMA", "other")]);
+    let tables = |schema: &str| {
+        format!(
+            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = '{schema}'"
+        )
+    };
+    let other = columns(&url, &tables("other")).await;
+    let in_public = columns(&url, &tables("public")).await;
+    // (`status` installs its bookkeeping table where it looks: after the listing above.)
+    let public = cli(&["-u", &url, "status"], &[]);
+    drop_postgres(&admin, &name).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(other.contains(&"items".to_string()), "{other:?}");
+    assert!(in_public.is_empty(), "{in_public:?}");
+    assert!(!String::from_utf8_lossy(&status.stdout).contains("Pending"));
+    assert!(String::from_utf8_lossy(&public.stdout).contains("Pending"));
+}
+
 /// Replicas that migrate as they start, or a migrate job beside them, run `up` at the same
 /// time on a fresh database: every run exits 0 (the later ones wait for the first, then find
 /// nothing pending) and each migration is recorded once.

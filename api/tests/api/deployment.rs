@@ -265,6 +265,20 @@ fn stderr_lines(output: &Output) -> Vec<String> {
         .collect()
 }
 
+/// `RUST_LOG` replaces `log.level` and gets its checks: an empty value or a bare word that
+/// is not a level would start a service that logs nothing at all.
+#[test]
+fn a_rust_log_that_would_silence_every_line_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    for value in ["garbage", ""] {
+        let output = run_binary(dir.path(), &[], &[("RUST_LOG", value)]);
+        assert!(!output.status.success(), "RUST_LOG={value:?}");
+        let lines = stderr_lines(&output);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("RUST_LOG"), "{lines:?}");
+    }
+}
+
 #[test]
 fn production_without_a_database_url_refuses_to_start_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
