@@ -4,6 +4,7 @@
 mod handle;
 mod lease;
 
+pub(crate) use handle::EXPLAIN;
 pub use handle::{Db, Wire};
 pub use lease::{CHECK_AFTER, PoolStats};
 
@@ -111,7 +112,9 @@ impl DatabaseSettings {
     /// How statements go out on PostgreSQL, and with them the statement timeout.
     pub fn wire(&self) -> Wire {
         if self.prepared_statements {
-            Wire::Prepared
+            Wire::Prepared {
+                statement_timeout_ms: self.statement_timeout_ms,
+            }
         } else {
             Wire::Inline {
                 statement_timeout_ms: self.statement_timeout_ms,
@@ -223,7 +226,8 @@ async fn open(
             // pooler that cannot pass it on refuses the connection rather than dropping the
             // timeout. Without prepared statements each statement carries it instead, which
             // works through PgBouncer in transaction mode too (see `Wire::Inline`).
-            if settings.wire() == Wire::Prepared && settings.statement_timeout_ms > 0 {
+            if matches!(settings.wire(), Wire::Prepared { .. }) && settings.statement_timeout_ms > 0
+            {
                 options.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
             }
             // TLS to this very machine buys nothing and costs on every message; elsewhere the

@@ -552,7 +552,7 @@ where
         let statement = filtered.build(DatabaseBackend::Postgres);
         let explain = Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
-            format!("EXPLAIN (FORMAT JSON) {}", statement.sql),
+            format!("{}{}", crate::database::EXPLAIN, statement.sql),
             statement.values.map(|v| v.0).unwrap_or_default(),
         );
         let Some(row) = conn.query_one_raw(explain).await? else {
@@ -709,7 +709,12 @@ mod tests {
     async fn operations_are_send() {
         fn send<T: Send>(_: &T) {}
         let shared = Database::connect("sqlite::memory:").await.unwrap();
-        let db = Db::transient(shared, Wire::Prepared);
+        let db = Db::transient(
+            shared,
+            Wire::Prepared {
+                statement_timeout_ms: 0,
+            },
+        );
         let items = Repository::<item::Entity>::new(&db, Condition::all());
         send(&items.get(1));
         send(&items.delete(1, Some(&[1])));
@@ -725,7 +730,12 @@ mod tests {
             .execute(&Schema::new(backend).create_table_from_entity(item::Entity))
             .await
             .unwrap();
-        let db = Db::transient(shared, Wire::Prepared);
+        let db = Db::transient(
+            shared,
+            Wire::Prepared {
+                statement_timeout_ms: 0,
+            },
+        );
         let items = Repository::<item::Entity>::new(&db, Condition::all());
         let payload = |name: &str| {
             let serde_json::Value::Object(values) =

@@ -159,7 +159,9 @@ impl TestApp {
             self.db().await,
             1,
             Default::default(),
-            infrastructure::database::Wire::Prepared,
+            infrastructure::database::Wire::Prepared {
+                statement_timeout_ms: 0,
+            },
         )
     }
 

@@ -177,11 +177,12 @@ async fn requests_dropped_mid_query_hand_their_connections_back() {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
-/// Sends `reads` GETs one after another (detail and list in turn); returns the statuses.
+/// Sends `reads` GETs one after another (list and detail in turn, the list first: its first
+/// statement is the planner's estimate, an `EXPLAIN`); returns the statuses.
 async fn sequential_reads(app: &TestApp, path: &str, reads: usize) -> Vec<u16> {
     let mut statuses = Vec::new();
     for i in 0..reads {
-        let path = if i % 2 == 0 {
+        let path = if i % 2 == 1 {
             path
         } else {
             "/items/?page_size=5"
@@ -276,6 +277,43 @@ async fn a_stalled_database_leaves_no_connection_waiting_for_good() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let statuses = sequential_reads(&app, &path, 20).await;
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+}
+
+/// A stall (connections open, nothing answered) fails requests on warm connections at the
+/// statement timeout plus a second, not at the request timeout: a connection that sent a
+/// statement and hears nothing past the time the database would have cancelled it is given
+/// up. (DESIGN: database unavailable, 503 within the timeout, never a hang.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_fails_requests_at_the_statement_timeout_not_the_request_timeout() {
+    let Some((app, proxy)) = spawn_behind_proxy_with(false, |settings| {
+        settings.database.statement_timeout_ms = 500;
+        settings.server.request_timeout_ms = 30_000;
+    })
+    .await
+    else {
+        return;
+    };
+    let item = app.create_item("Survivor", 1.0).await;
+    let path = format!("/items/{}", item["id"]);
+    futures_util::future::join_all((0..12).map(|_| app.get(&path))).await;
+
+    proxy.set_swallow(true);
+    let started = Instant::now();
+    let reads = futures_util::future::join_all((0..4).map(|_| app.get(&path))).await;
+    let took = started.elapsed();
+    for response in &reads {
+        assert_eq!(response.status(), 503);
+    }
+    assert!(took < Duration::from_secs(5), "503s took {took:?}");
+    proxy.set_swallow(false);
+
+    let restored = Instant::now();
+    while app.get("/health/ready").await.status() != 200 {
+        assert!(restored.elapsed() < Duration::from_secs(10), "not ready again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let statuses = sequential_reads(&app, &path, 10).await;
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
 }
 

@@ -19,7 +19,7 @@ use crate::repository::Statements;
 pub enum Wire {
     /// The extended protocol, each statement prepared once per connection. The statement
     /// timeout is the connection's, set when it opens (see [`super::connect`]).
-    Prepared,
+    Prepared { statement_timeout_ms: u64 },
     /// Values inlined over the simple query protocol, leaving no state on the server
     /// (PgBouncer in transaction mode before 1.21). Each statement goes out as
     /// `SET LOCAL statement_timeout = N; <statement>` in one message: the same round trip,
@@ -113,11 +113,16 @@ impl Db {
     }
 }
 
-/// Statements that only read: safe to run twice.
+/// Statements that only read: safe to run twice. A `SELECT`, or the planner's estimate of
+/// one (`EXPLAIN` without `ANALYZE` runs nothing), as lists send first to choose a count.
 fn is_read(sql: &str) -> bool {
+    let sql = sql.strip_prefix(EXPLAIN).unwrap_or(sql);
     sql.get(..7)
         .is_some_and(|start| start.eq_ignore_ascii_case("SELECT "))
 }
+
+/// How the repository asks for a statement's plan.
+pub(crate) const EXPLAIN: &str = "EXPLAIN (FORMAT JSON) ";
 
 #[async_trait]
 impl ConnectionTrait for Db {
@@ -183,5 +188,10 @@ mod tests {
         assert!(!is_read("INSERT INTO \"items\" VALUES ($1) RETURNING *"));
         assert!(!is_read("UPDATE items SET a = 1"));
         assert!(!is_read("SELECT"));
+        assert!(is_read(
+            "EXPLAIN (FORMAT JSON) SELECT \"items\".\"id\" FROM \"items\""
+        ));
+        assert!(!is_read("EXPLAIN (FORMAT JSON) UPDATE items SET a = 1"));
+        assert!(!is_read("EXPLAIN (ANALYZE) SELECT 1 "));
     }
 }

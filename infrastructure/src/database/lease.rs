@@ -49,8 +49,16 @@ pub struct Leases {
     /// One permit per connection this worker may hold, in use or idle.
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
+    /// How long a statement may go unanswered before its connection counts as stalled:
+    /// the statement timeout plus [`STALL_GRACE`] (the database cancels a statement at its
+    /// timeout and says so at once; silence past that is the network or a hung server).
+    /// `None` without a statement timeout: the request's own timeout is the limit.
+    deadline: Option<Duration>,
     stats: Arc<PoolStats>,
 }
+
+/// How long past the statement timeout its cancellation may take to arrive.
+const STALL_GRACE: Duration = Duration::from_secs(1);
 
 /// Counts across all workers, for metrics, and the moment of the last connection failure.
 #[derive(Debug, Default)]
@@ -113,8 +121,16 @@ impl Leases {
         wire: Wire,
         retain: bool,
     ) -> Leases {
+        let statement_timeout_ms = match wire {
+            Wire::Prepared {
+                statement_timeout_ms,
+            }
+            | Wire::Inline {
+                statement_timeout_ms,
+            } => statement_timeout_ms,
+        };
         let inline = match wire {
-            Wire::Prepared => None,
+            Wire::Prepared { .. } => None,
             Wire::Inline {
                 statement_timeout_ms: 0,
             } => Some("".into()),
@@ -124,6 +140,8 @@ impl Leases {
         };
         Leases {
             acquire_timeout: pool.options().get_acquire_timeout(),
+            deadline: (statement_timeout_ms > 0)
+                .then(|| Duration::from_millis(statement_timeout_ms) + STALL_GRACE),
             pool,
             idle: std::sync::Mutex::new(Vec::with_capacity(keep)),
             inline,
@@ -234,6 +252,8 @@ enum State {
     InFlight,
     /// A connection-level failure: the connection cannot be trusted again.
     Broken,
+    /// No answer within the deadline: the network path or the server is stalled.
+    Stalled,
 }
 
 /// A connection lent for one statement; it goes back when dropped.
@@ -251,7 +271,7 @@ impl Drop for Lease {
             return;
         };
         match self.state {
-            State::Broken => {
+            State::Broken | State::Stalled => {
                 self.home.discard(connection);
                 self.home.failed();
             }
@@ -301,38 +321,53 @@ impl Lease {
             .as_deref_mut()
             .expect("a lease holds its connection until dropped");
         self.state = State::InFlight;
-        let result = if let Some(prefix) = inline {
-            let sql = sqlx::AssertSqlSafe(inlined(prefix, &statement));
-            match fetch {
-                None => connection
-                    .execute(sql)
-                    .await
-                    .map(|r| Fetched::Done(r.into())),
-                Some(Fetch::One) => connection
-                    .fetch_optional(sql)
-                    .await
-                    .map(|row| Fetched::One(row.map(Into::into))),
-                Some(Fetch::All) => connection
-                    .fetch_all(sql)
-                    .await
-                    .map(|rows| Fetched::All(rows.into_iter().map(Into::into).collect())),
+        let work = async {
+            if let Some(prefix) = inline {
+                let sql = sqlx::AssertSqlSafe(inlined(prefix, &statement));
+                match fetch {
+                    None => connection
+                        .execute(sql)
+                        .await
+                        .map(|r| Fetched::Done(r.into())),
+                    Some(Fetch::One) => connection
+                        .fetch_optional(sql)
+                        .await
+                        .map(|row| Fetched::One(row.map(Into::into))),
+                    Some(Fetch::All) => connection
+                        .fetch_all(sql)
+                        .await
+                        .map(|rows| Fetched::All(rows.into_iter().map(Into::into).collect())),
+                }
+            } else {
+                let query = query(statement);
+                match fetch {
+                    None => query
+                        .execute(&mut *connection)
+                        .await
+                        .map(|r| Fetched::Done(r.into())),
+                    Some(Fetch::One) => query
+                        .fetch_optional(&mut *connection)
+                        .await
+                        .map(|row| Fetched::One(row.map(Into::into))),
+                    Some(Fetch::All) => query
+                        .fetch_all(&mut *connection)
+                        .await
+                        .map(|rows| Fetched::All(rows.into_iter().map(Into::into).collect())),
+                }
             }
-        } else {
-            let query = query(statement);
-            match fetch {
-                None => query
-                    .execute(&mut *connection)
-                    .await
-                    .map(|r| Fetched::Done(r.into())),
-                Some(Fetch::One) => query
-                    .fetch_optional(&mut *connection)
-                    .await
-                    .map(|row| Fetched::One(row.map(Into::into))),
-                Some(Fetch::All) => query
-                    .fetch_all(&mut *connection)
-                    .await
-                    .map(|rows| Fetched::All(rows.into_iter().map(Into::into).collect())),
-            }
+        };
+        let result = match self.home.deadline {
+            None => work.await,
+            Some(deadline) => match tokio::time::timeout(deadline, work).await {
+                Ok(result) => result,
+                Err(_) => {
+                    // Not retried: another connection would most likely wait as long.
+                    self.state = State::Stalled;
+                    return Err(DbErr::Conn(RuntimeErr::Internal(
+                        "no answer from the database within the statement timeout".into(),
+                    )));
+                }
+            },
         };
         match result {
             Ok(fetched) => {
