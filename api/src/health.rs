@@ -1,9 +1,11 @@
 //! `/health/live`: the process answers. `/health/ready`: and so does the database, and the
 //! process is not shutting down.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -11,6 +13,25 @@ use crate::viewset::AppState;
 
 pub struct Readiness {
     pub timeout: Duration,
+    /// The database has every migration of this build (checked until it has).
+    pub schema_current: AtomicBool,
+}
+
+/// Whether the database has every migration of this build; if not, says so in the log.
+/// Unknown (the database not answering) counts as not yet.
+pub async fn schema_current(db: &DatabaseConnection) -> bool {
+    match migration::pending(db).await {
+        Ok(pending) if pending.is_empty() => true,
+        Ok(pending) => {
+            tracing::error!(
+                pending = pending.join(", "),
+                "the database schema is behind this build: run the migrations (`migration up`); \
+                 /health/ready answers 503 until they are applied"
+            );
+            false
+        }
+        Err(_) => false,
+    }
 }
 
 pub async fn live() -> HttpResponse {
@@ -25,6 +46,21 @@ pub async fn ready(state: web::Data<AppState>, readiness: web::Data<Readiness>) 
         }));
     }
     match infrastructure::database::ping(state.db.shared(), readiness.timeout).await {
+        Ok(()) if !readiness.schema_current.load(Ordering::Relaxed) => {
+            let current =
+                tokio::time::timeout(readiness.timeout, migration::pending(state.db.shared()))
+                    .await
+                    .is_ok_and(|pending| pending.is_ok_and(|pending| pending.is_empty()));
+            if !current {
+                return HttpResponse::ServiceUnavailable().json(json!({
+                    "status": "unavailable",
+                    "database": "ok",
+                    "detail": "The database schema is behind this build: run the migrations.",
+                }));
+            }
+            readiness.schema_current.store(true, Ordering::Relaxed);
+            HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"}))
+        }
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
         Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");

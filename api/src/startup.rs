@@ -96,9 +96,12 @@ impl Application {
             }
             Err(error) => return Err(error.into()),
         };
-        if settings.database.auto_migrate {
+        let schema_current = if settings.database.auto_migrate {
             migration::up(&db).await?;
-        }
+            true
+        } else {
+            health::schema_current(&db).await
+        };
         let router = register(Router::new());
         let openapi = docs::document(&router, settings.auth.permission, settings.throttle.enabled);
         let resource_paths = router.paths();
@@ -127,6 +130,7 @@ impl Application {
         let per_worker_throttle = throttle.clone();
         let readiness = web::Data::new(Readiness {
             timeout: Duration::from_millis(settings.server.readiness_timeout_ms),
+            schema_current: AtomicBool::new(schema_current),
         });
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);

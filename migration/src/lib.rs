@@ -32,6 +32,32 @@ impl MigratorTrait for Migrator {
     }
 }
 
+/// The migrations of this build the database has not applied, read only (it creates
+/// nothing, so a role without DDL rights may ask). A database ahead of this build (a newer
+/// replica migrated it) is not behind.
+pub async fn pending(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    let table = Migrator::migration_table_name().to_string();
+    let applied: std::collections::HashSet<String> =
+        if SchemaManager::new(db).has_table(&table).await? {
+            let select = format!("SELECT version FROM {table}");
+            db.query_all_raw(sea_orm_migration::sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                select,
+            ))
+            .await?
+            .iter()
+            .filter_map(|row| row.try_get_by_index::<String>(0).ok())
+            .collect()
+        } else {
+            Default::default()
+        };
+    Ok(Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_string())
+        .filter(|name| !applied.contains(name))
+        .collect())
+}
+
 /// Applies every pending migration, holding [`Exclusive`] meanwhile.
 pub async fn up(db: &DatabaseConnection) -> Result<(), DbErr> {
     let exclusive = Exclusive::take(db).await?;

@@ -310,7 +310,10 @@ async fn a_stall_fails_requests_at_the_statement_timeout_not_the_request_timeout
 
     let restored = Instant::now();
     while app.get("/health/ready").await.status() != 200 {
-        assert!(restored.elapsed() < Duration::from_secs(10), "not ready again");
+        assert!(
+            restored.elapsed() < Duration::from_secs(10),
+            "not ready again"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let statuses = sequential_reads(&app, &path, 10).await;
@@ -368,6 +371,11 @@ async fn a_service_started_while_its_database_is_down_waits_for_it() {
     assert_eq!(app.get("/health/live").await.status(), 200);
     assert_eq!(app.get("/health/ready").await.status(), 503);
     assert_eq!(app.get("/items/").await.status(), 503);
+    // (Its database, reached directly, has the migrations a production database would have:
+    // readiness also waits for them.)
+    let direct = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    migration::up(&direct).await.unwrap();
+    direct.close().await.unwrap();
     proxy.restore();
     let started = Instant::now();
     while app.get("/health/ready").await.status() != 200 {
