@@ -180,7 +180,9 @@ impl Application {
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .disable_signals();
         let server = server.listen(listener).map_err(bind_error)?.run();
-        tracing::info!(%address, port, "listening");
+        // The address bound, with the port the system chose for port 0.
+        let listening = format!("{}:{port}", settings.server.host);
+        tracing::info!(address = %listening, "listening");
         let maintenance = Db::transient(db.clone(), wire);
         Ok(Application {
             port,
