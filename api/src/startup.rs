@@ -201,11 +201,12 @@ impl Application {
     /// Serves until SIGTERM or SIGINT; then, for `server.shutdown_delay_ms` (cut short by a
     /// second signal), keeps serving while readiness fails and every response closes its
     /// connection; then stops accepting, lets in-flight requests finish (up to
-    /// `server.shutdown_timeout_secs`) and closes the pool.
+    /// `server.shutdown_timeout_secs`; a further signal stops at once, as an error) and
+    /// closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let delay = self.shutdown_delay;
-        let signals = tokio::spawn(async move {
+        let mut signals = tokio::spawn(async move {
             shutdown_signal().await;
             SHUTTING_DOWN.store(true, Ordering::Relaxed);
             if !delay.is_zero() {
@@ -220,10 +221,26 @@ impl Application {
                 }
             }
             tracing::info!("stopped accepting: draining in-flight requests");
-            handle.stop(true).await;
+            // (The stop is under way once asked for; the future only waits for it.)
+            let drained = handle.stop(true);
+            tokio::select! {
+                _ = drained => false,
+                _ = shutdown_signal() => true,
+            }
         });
         let maintenance = tokio::spawn(maintain(self.maintenance, self.throttle.clone()));
-        let result = self.server.await;
+        let mut server = self.server;
+        let result = tokio::select! {
+            result = &mut server => result,
+            Ok(true) = &mut signals => {
+                // The pool is not closed: requests cut off may still hold connections.
+                maintenance.abort();
+                tracing::warn!("another signal while draining: stopped, in-flight requests cut off");
+                return Err(std::io::Error::other(
+                    "stopped by another signal while in-flight requests were draining",
+                ));
+            }
+        };
         signals.abort();
         maintenance.abort();
         self.db.close().await.ok();

@@ -176,3 +176,62 @@ async fn sigterm_turns_clients_away_during_the_delay_then_stops() {
     assert!(exit.success(), "exit status {exit}");
     assert!(TcpStream::connect(&address).await.is_err());
 }
+
+/// A further signal while in-flight requests drain stops at once (Ctrl-C twice), with a
+/// non-zero exit, rather than waiting `server.shutdown_timeout_secs` for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_signal_while_draining_stops_at_once() {
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let proxy = Proxy::start(host_port(&database.url)).await;
+    let port = free_port();
+    let through_proxy = via(&database.url, &format!("127.0.0.1:{}", proxy.port));
+    let mut child = start(
+        &through_proxy,
+        port,
+        &[
+            ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "60"),
+            ("APP__DATABASE__STATEMENT_TIMEOUT_MS", "0"),
+            ("APP__SERVER__REQUEST_TIMEOUT_MS", "120000"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &url).await;
+    assert_eq!(
+        client
+            .get(format!("{url}/items/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Every statement now waits a minute: the request below stays in flight.
+    proxy.set_delay(Duration::from_secs(60));
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.get(format!("{url}/items/")).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&child);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(child.try_wait().unwrap().is_none(), "draining, not stopped");
+    let started = Instant::now();
+    signal(&child);
+    let exit = wait_exit(&mut child).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !exit.success(),
+        "a cut-off drain is not a clean exit: {exit}"
+    );
+    assert!(
+        slow.await.unwrap().is_err(),
+        "the request in flight was cut off"
+    );
+}
