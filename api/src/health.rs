@@ -46,22 +46,23 @@ pub async fn ready(state: web::Data<AppState>, readiness: web::Data<Readiness>) 
         }));
     }
     match infrastructure::database::ping(state.db.shared(), readiness.timeout).await {
-        Ok(()) if !readiness.schema_current.load(Ordering::Relaxed) => {
-            let current =
-                tokio::time::timeout(readiness.timeout, migration::pending(state.db.shared()))
+        Ok(()) => {
+            if !readiness.schema_current.load(Ordering::Relaxed) {
+                let pending = migration::pending(state.db.shared());
+                let current = tokio::time::timeout(readiness.timeout, pending)
                     .await
                     .is_ok_and(|pending| pending.is_ok_and(|pending| pending.is_empty()));
-            if !current {
-                return HttpResponse::ServiceUnavailable().json(json!({
-                    "status": "unavailable",
-                    "database": "ok",
-                    "detail": "The database schema is behind this build: run the migrations.",
-                }));
+                if !current {
+                    return HttpResponse::ServiceUnavailable().json(json!({
+                        "status": "unavailable",
+                        "database": "ok",
+                        "detail": "The database schema is behind this build: run the migrations.",
+                    }));
+                }
+                readiness.schema_current.store(true, Ordering::Relaxed);
             }
-            readiness.schema_current.store(true, Ordering::Relaxed);
             HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"}))
         }
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
         Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");
             HttpResponse::ServiceUnavailable().json(json!({

@@ -556,29 +556,25 @@ async fn a_redis_that_never_answers_costs_a_request_its_timeout_not_a_hang() {
     held.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn throttling_resumes_when_redis_comes_back() {
-    let Some(url) = redis_url().await else {
-        return;
-    };
-    let upstream = url
+/// The test Redis behind a proxy the test controls, and the URL that goes through it.
+async fn redis_behind_proxy() -> Option<(Proxy, String)> {
+    let url = redis_url().await?;
+    let authority = url
         .trim_start_matches("redis://")
         .split('/')
         .next()
         .unwrap()
-        .rsplit('@')
-        .next()
-        .unwrap()
         .to_string();
-    let proxy = Proxy::start(upstream).await;
-    let through = url.replacen(
-        url.trim_start_matches("redis://")
-            .split('/')
-            .next()
-            .unwrap(),
-        &format!("127.0.0.1:{}", proxy.port),
-        1,
-    );
+    let proxy = Proxy::start(authority.rsplit('@').next().unwrap().to_string()).await;
+    let through = url.replacen(&authority, &format!("127.0.0.1:{}", proxy.port), 1);
+    Some((proxy, through))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_resumes_when_redis_comes_back() {
+    let Some((proxy, through)) = redis_behind_proxy().await else {
+        return;
+    };
     let prefix = format!("{}:", unique_name());
     let app = spawn(|s| {
         on_redis(&through, &prefix, "2/minute")(s);
@@ -621,17 +617,9 @@ async fn throttling_resumes_when_redis_comes_back() {
 /// on a new one. With `fail_open` off, a failure would be a 503.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_between_requests_fails_none() {
-    let Some(url) = redis_url().await else {
+    let Some((proxy, through)) = redis_behind_proxy().await else {
         return;
     };
-    let authority = url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
-    let proxy = Proxy::start(authority.rsplit('@').next().unwrap().to_string()).await;
-    let through = url.replacen(&authority, &format!("127.0.0.1:{}", proxy.port), 1);
     let prefix = format!("{}:", unique_name());
     let app = spawn(|s| {
         on_redis(&through, &prefix, "1000/minute")(s);

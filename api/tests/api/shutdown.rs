@@ -15,20 +15,16 @@ use crate::helpers::{Backend, TestDatabase, host_port, via};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
-    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+    let Some(Served {
+        _database,
+        proxy,
+        mut child,
+        client,
+        url,
+    }) = serve_behind_proxy(&[("APP__DATABASE__MAX_CONNECTIONS", "40")]).await
+    else {
         return;
     };
-    let proxy = Proxy::start(host_port(&database.url)).await;
-    let port = free_port();
-    let through_proxy = via(&database.url, &format!("127.0.0.1:{}", proxy.port));
-    let mut child = start(
-        &through_proxy,
-        port,
-        &[("APP__DATABASE__MAX_CONNECTIONS", "40")],
-    );
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}");
-    wait_ready(&client, &url).await;
     // Open 32 pooled connections before slowing the database down.
     let warm: Vec<_> = (0..32)
         .map(|_| client.get(format!("{url}/items/?page_size=1")).send())
@@ -53,6 +49,34 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
     }
     let exit = wait_exit(&mut child).await;
     assert!(exit.success(), "exit status {exit}");
+}
+
+/// The binary, ready, on a fresh PostgreSQL database reached through a proxy the test
+/// controls (to slow statements down).
+struct Served {
+    _database: TestDatabase,
+    proxy: Proxy,
+    child: Child,
+    client: reqwest::Client,
+    url: String,
+}
+
+async fn serve_behind_proxy(env: &[(&str, &str)]) -> Option<Served> {
+    let database = TestDatabase::create(Backend::Postgres).await?;
+    let proxy = Proxy::start(host_port(&database.url)).await;
+    let port = free_port();
+    let through_proxy = via(&database.url, &format!("127.0.0.1:{}", proxy.port));
+    let child = start(&through_proxy, port, env);
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &url).await;
+    Some(Served {
+        _database: database,
+        proxy,
+        child,
+        client,
+        url,
+    })
 }
 
 fn signal(child: &Child) {
@@ -181,24 +205,21 @@ async fn sigterm_turns_clients_away_during_the_delay_then_stops() {
 /// non-zero exit, rather than waiting `server.shutdown_timeout_secs` for them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_signal_while_draining_stops_at_once() {
-    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+    let Some(Served {
+        _database,
+        proxy,
+        mut child,
+        client,
+        url,
+    }) = serve_behind_proxy(&[
+        ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "60"),
+        ("APP__DATABASE__STATEMENT_TIMEOUT_MS", "0"),
+        ("APP__SERVER__REQUEST_TIMEOUT_MS", "120000"),
+    ])
+    .await
+    else {
         return;
     };
-    let proxy = Proxy::start(host_port(&database.url)).await;
-    let port = free_port();
-    let through_proxy = via(&database.url, &format!("127.0.0.1:{}", proxy.port));
-    let mut child = start(
-        &through_proxy,
-        port,
-        &[
-            ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "60"),
-            ("APP__DATABASE__STATEMENT_TIMEOUT_MS", "0"),
-            ("APP__SERVER__REQUEST_TIMEOUT_MS", "120000"),
-        ],
-    );
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}");
-    wait_ready(&client, &url).await;
     assert_eq!(
         client
             .get(format!("{url}/items/"))

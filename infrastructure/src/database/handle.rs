@@ -28,6 +28,20 @@ pub enum Wire {
     Inline { statement_timeout_ms: u64 },
 }
 
+impl Wire {
+    /// The statement timeout statements go out under (0: none of the service's own).
+    pub fn statement_timeout_ms(self) -> u64 {
+        match self {
+            Wire::Prepared {
+                statement_timeout_ms,
+            }
+            | Wire::Inline {
+                statement_timeout_ms,
+            } => statement_timeout_ms,
+        }
+    }
+}
+
 /// The shared SeaORM pool, plus on PostgreSQL the connections this worker keeps leased.
 /// One per worker; cheap to build.
 pub struct Db {

@@ -121,14 +121,7 @@ impl Leases {
         wire: Wire,
         retain: bool,
     ) -> Leases {
-        let statement_timeout_ms = match wire {
-            Wire::Prepared {
-                statement_timeout_ms,
-            }
-            | Wire::Inline {
-                statement_timeout_ms,
-            } => statement_timeout_ms,
-        };
+        let statement_timeout_ms = wire.statement_timeout_ms();
         let inline = match wire {
             Wire::Prepared { .. } => None,
             Wire::Inline {
