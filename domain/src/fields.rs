@@ -349,7 +349,8 @@ pub fn invalid_pk(pk: &str) -> String {
 }
 
 /// The Python type name DRF reports for a JSON value of the wrong type.
-fn python_type(value: &Value) -> &'static str {
+/// The name Python gives a JSON value's type, as DRF's messages print it.
+pub fn python_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "NoneType",
         Value::Bool(_) => "bool",

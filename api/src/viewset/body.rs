@@ -9,6 +9,7 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut, Payload};
 use domain::FieldErrors;
+use domain::fields::python_type;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
@@ -81,17 +82,6 @@ pub async fn read(request: &HttpRequest, mut payload: Payload, limit: usize) -> 
     Ok(body.freeze())
 }
 
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// Parses a JSON object body; an empty body is an empty object. A body of only whitespace is
 /// not JSON, and a parse error (as in DRF, whose parser sees an empty body as no data and
 /// anything else as JSON to parse).
@@ -102,11 +92,15 @@ pub fn object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
         serde_json::from_slice(bytes)
             .map_err(|e| ApiError::BadRequest(format!("JSON parse error - {e}")))?
     };
+    // DRF's texts, with Python's name for the JSON type.
     let Value::Object(object) = value else {
-        let message = format!(
-            "Invalid data. Expected a dictionary, but got {}.",
-            json_type(&value)
-        );
+        let message = match value {
+            Value::Null => "No data provided".to_string(),
+            other => format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                python_type(&other)
+            ),
+        };
         return Err(FieldErrors::single("non_field_errors", message).into());
     };
     Ok(object)

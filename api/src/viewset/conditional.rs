@@ -17,11 +17,44 @@ pub fn etag(version: i64) -> String {
 
 /// An ETag for a representation without a version: a hash of its bytes.
 pub fn content_etag(body: &[u8]) -> String {
-    // FNV-1a: stable across processes and builds, unlike std's randomly keyed hasher.
-    let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+    format!("\"h{:016x}\"", fnv1a(body))
+}
+
+/// The ETag of a row at `version` shown with its relations expanded: `"7.h<hash>"`. The hash
+/// changes when an expanded target does, so `If-None-Match` never keeps a stale target; the
+/// version is what `If-Match` on a write compares, since a write changes only the row.
+pub fn expanded_etag(version: i64, body: &[u8]) -> String {
+    format!("\"{version}.h{:016x}\"", fnv1a(body))
+}
+
+/// FNV-1a: stable across processes and builds, unlike std's randomly keyed hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-    });
-    format!("\"h{hash:016x}\"")
+    })
+}
+
+/// The row version an `If-Match` tag names: `"7"`, or `"7.h<hash>"` from an expanded read.
+fn version_of(tag: &str) -> Option<i64> {
+    let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
+    let version = match inner.split_once('.') {
+        Some((version, hash)) if is_content_hash(hash) => version,
+        Some(_) => return None,
+        None => inner,
+    };
+    // Digits only: `parse` would also take a sign.
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    version.parse().ok()
+}
+
+fn is_content_hash(text: &str) -> bool {
+    text.len() == 17
+        && text.starts_with('h')
+        && text[1..]
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// What `If-Match` asks of a write.
@@ -53,11 +86,7 @@ impl Precondition {
         // (`*` in a list is malformed, and matches nothing.)
         for tag in tags {
             // Strong comparison: weak tags never match.
-            if let Some(version) = tag
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .and_then(|t| t.parse().ok())
-            {
+            if let Some(version) = version_of(tag) {
                 versions.push(version);
             }
         }
@@ -132,9 +161,32 @@ mod tests {
         // `*` in a list is malformed: it matches nothing, the list's tags still may.
         assert_eq!(precondition("*, \"9\""), Precondition::Versions(vec![9]));
         assert_eq!(precondition("\"9\", *"), Precondition::Versions(vec![9]));
-        for bad in ["W/\"3\"", "3", "\"x\"", "\"\"", "garbage", "*, *"] {
+        for bad in ["W/\"3\"", "3", "\"x\"", "\"\"", "garbage", "*, *", "\"+3\""] {
             assert_eq!(precondition(bad), Precondition::Versions(vec![]), "{bad}");
         }
+    }
+
+    /// The tag of an expanded read names the row's version for a write's `If-Match`.
+    #[test]
+    fn if_match_reads_the_version_of_an_expanded_tag() {
+        let tag = expanded_etag(7, b"{}");
+        assert!(tag.starts_with("\"7.h") && tag.len() == 21, "{tag}");
+        assert_eq!(precondition(&tag), Precondition::Versions(vec![7]));
+        assert_eq!(
+            precondition(&format!("\"2\", {tag}")),
+            Precondition::Versions(vec![2, 7])
+        );
+        for bad in [
+            format!("W/{tag}"),
+            "\"7.h0123456789abcdeg\"".to_string(),
+            "\"7.h0123456789abcdef0\"".to_string(),
+            "\"7.0123456789abcdef\"".to_string(),
+            "\".h0123456789abcdef\"".to_string(),
+            "\"7.\"".to_string(),
+        ] {
+            assert_eq!(precondition(&bad), Precondition::Versions(vec![]), "{bad}");
+        }
+        assert_ne!(expanded_etag(7, b"{}"), expanded_etag(7, b"[]"));
     }
 
     #[test]

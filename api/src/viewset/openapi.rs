@@ -769,8 +769,9 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
     };
     let if_match = || {
         if_match_parameter(
-            "Write only if the row's current `ETag` is one of these (`*`: any existing row); otherwise (a stale or \
-             malformed tag) 412 and nothing changes. An empty value lists no tag: 412.",
+            "Write only if the row's current `ETag` is one of these (`*`: any existing row; the tag of an \
+             `expand`ed read, `\"7.h<hash>\"`, counts as its version `\"7\"`); otherwise (a stale or malformed \
+             tag) 412 and nothing changes. An empty value lists no tag: 412.",
         )
     };
     let if_none_match = || {

@@ -13,7 +13,7 @@ use sea_orm::{EntityTrait, ModelTrait};
 use serde::Serialize;
 
 use super::Ctx;
-use super::conditional::{content_etag, etag, if_match_fails, not_modified};
+use super::conditional::{content_etag, etag, expanded_etag, if_match_fails, not_modified};
 use super::expand::{Expanded, Expansion, Targets};
 use super::links::{detail_url, origin, with_query};
 use super::pagination::ListRequest;
@@ -96,15 +96,20 @@ async fn targets<R: Resource>(
     .await
 }
 
-/// One row with the relations in `expand` showing their targets. Its ETag is its content's,
-/// since the targets change on their own.
+/// One row with the relations in `expand` showing their targets. Its ETag is the row's
+/// version with a hash of the content ([`expanded_etag`]), since the targets change on their
+/// own; a row without a version gets its content's.
 pub async fn expanded<R: Resource>(ctx: &Ctx<'_>, model: Model<R>, expand: &[usize]) -> ApiResult {
+    let version = Repository::<R::Entity>::version_of(&model);
     let expansion = Expansion::new(targets::<R>(ctx, expand, std::slice::from_ref(&model)).await?);
     let body = json_bytes(&Expanded {
         row: R::Read::from(model),
         expansion: &expansion,
     })?;
-    let tag = content_etag(&body);
+    let tag = match version {
+        Some(version) => expanded_etag(version, &body),
+        None => content_etag(&body),
+    };
     let tag_value = HeaderValue::from_str(&tag).map_err(|e| ApiError::Internal(e.to_string()))?;
     if if_match_fails(ctx.request, &tag) {
         return Err(ApiError::PreconditionFailed);

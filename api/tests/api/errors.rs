@@ -1,7 +1,7 @@
 //! Request-level errors: media type, body size, malformed JSON. Every error body is JSON.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::on_both_databases;
@@ -170,7 +170,17 @@ async fn malformed_json_is_400_with_detail(app: TestApp) {
     assert_eq!(patch("\r").await.unwrap().status(), 400);
     assert_eq!(etag(&app.get(&path).await), before, "nothing changed");
     assert_eq!(patch("").await.unwrap().status(), 200);
-    for body in ["[]", "\"text\"", "42", "null"] {
+    for (body, message) in [
+        ("[]", "Invalid data. Expected a dictionary, but got list."),
+        (
+            "\"text\"",
+            "Invalid data. Expected a dictionary, but got str.",
+        ),
+        ("42", "Invalid data. Expected a dictionary, but got int."),
+        ("4.5", "Invalid data. Expected a dictionary, but got float."),
+        ("true", "Invalid data. Expected a dictionary, but got bool."),
+        ("null", "No data provided"),
+    ] {
         let response = app
             .request(Method::POST, "/items/")
             .header("content-type", "application/json")
@@ -180,13 +190,7 @@ async fn malformed_json_is_400_with_detail(app: TestApp) {
             .unwrap();
         assert_eq!(response.status(), 400, "{body}");
         let errors: Value = response.json().await.unwrap();
-        assert!(
-            errors["non_field_errors"][0]
-                .as_str()
-                .unwrap()
-                .starts_with("Invalid data."),
-            "{errors}"
-        );
+        assert_eq!(errors, json!({ "non_field_errors": [message] }), "{body}");
     }
 }
 

@@ -9,6 +9,7 @@ use api::viewset::{OnDelete, Relation, Resource, Router, Writable};
 use domain::fields::Fields;
 use domain::query::{Filtering, Lookup};
 use reqwest::Method;
+use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
 use sea_orm::{ConnectionTrait, Schema};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -143,6 +144,7 @@ on_databases_with!(
     every_relation_error_in_drf_words_changes_nothing,
     writes_set_keep_and_clear_the_relation,
     expand_costs_one_statement_per_page_whatever_its_size,
+    an_expanded_etag_follows_the_target_and_guards_writes,
     related_filters,
     related_ordering_puts_rows_without_a_target_last_and_cursor_pages_are_exact,
     nested_routes_list_and_create_under_the_target,
@@ -536,6 +538,60 @@ async fn writes_set_keep_and_clear_the_relation(app: TestApp) {
         ))
         .await;
     assert_eq!(stored, 1);
+}
+
+/// The ETag of an expanded detail changes when its target does, answers `If-None-Match`, and
+/// passes `If-Match` on a write of the row while the row is at that version.
+async fn an_expanded_etag_follows_the_target_and_guards_writes(app: TestApp) {
+    let tools = app.category("Tools").await;
+    let item = app.item_in("hammer", Some(tools)).await;
+    let path = format!("/items/{item}");
+    let expanded = format!("{path}?expand=category");
+    let tag_of = async |path: &str| {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        response.headers()[ETAG].to_str().unwrap().to_string()
+    };
+    let first = tag_of(&expanded).await;
+    let plain = tag_of(&path).await;
+    assert!(
+        first.starts_with(&format!("{}.h", plain.trim_end_matches('"'))),
+        "{first} {plain}"
+    );
+    let conditional = |tag: &str, header| {
+        app.request(Method::GET, &expanded)
+            .header(header, tag.to_string())
+    };
+    let fresh = conditional(&first, IF_NONE_MATCH).send().await.unwrap();
+    assert_eq!(fresh.status(), 304);
+    // The category renamed: the item's version is the same, its expanded tag is not.
+    let renamed = app
+        .send_json(
+            Method::PATCH,
+            &format!("/categories/{tools}"),
+            &json!({"name": "Tools 2"}),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let second = tag_of(&expanded).await;
+    assert_ne!(second, first);
+    assert_eq!(tag_of(&path).await, plain);
+    let stale = conditional(&first, IF_NONE_MATCH).send().await.unwrap();
+    assert_eq!(stale.status(), 200, "a changed target is not a cached copy");
+    // A write under either expanded tag of this version passes; then the old tags are stale.
+    let patch = |tag: &str| {
+        app.request(Method::PATCH, &path)
+            .header(IF_MATCH, tag.to_string())
+            .json(&json!({"price": 5}))
+            .send()
+    };
+    assert_eq!(patch(&first).await.unwrap().status(), 200);
+    assert_eq!(
+        patch(&second).await.unwrap().status(),
+        412,
+        "the row has moved on"
+    );
+    assert_eq!(app.json(&path).await["price"], 5.0);
 }
 
 /// `expand` shows the target (null stays null) on lists and detail; a list costs the same
