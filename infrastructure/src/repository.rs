@@ -12,12 +12,15 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::query::{ListParams, QuerySpec, Value};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, IntoValueTuple, Query, ReturningClause};
+use sea_orm::sea_query::{
+    Alias, Asterisk, CommonTableExpression, Expr, Func, IntoValueTuple, Query, ReturningClause,
+    SelectStatement, WithClause,
+};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
     DbBackend, DbErr, EntityTrait, ExprTrait, FromQueryResult, IntoActiveModel, Iterable,
     ModelTrait, PaginatorTrait, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QuerySelect,
-    QueryTrait, Select, Statement, Value as DbValue,
+    QueryTrait, Select, Statement, TransactionTrait, Value as DbValue,
 };
 use tracing::instrument;
 
@@ -53,6 +56,16 @@ pub trait Table: EntityTrait {
     fn updated_column() -> Option<Self::Column> {
         None
     }
+}
+
+/// A column of another table that refers to an entity's rows with `ON DELETE SET NULL`, and
+/// that table's version and updated columns (see [`Repository::delete_clearing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Referring {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub version: Option<&'static str>,
+    pub updated: Option<&'static str>,
 }
 
 /// The primary key type of an entity.
@@ -328,6 +341,118 @@ where
             delete.build(backend)
         });
         if self.db.execute_raw(statement).await?.rows_affected() > 0 {
+            return Ok(Written::Done(()));
+        }
+        self.missing_or_stale(key, expected).await
+    }
+
+    /// Deletes the row as [`Self::delete`] does, and in the same transaction clears the
+    /// columns in `clear` that referred to it (their foreign keys' `ON DELETE SET NULL`),
+    /// bumping the referring rows' versions and updated times as any write does: their
+    /// ETags change with their content, so no cache keeps the old reference. The foreign key
+    /// alone would clear the column and leave the version. On PostgreSQL one statement
+    /// (`WITH deleted AS (DELETE ... RETURNING key), ... UPDATE ... WHERE column IN (SELECT
+    /// key FROM deleted)`); on SQLite, which has no writes in `WITH`, a transaction.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn delete_clearing(
+        &self,
+        key: E::Key,
+        expected: Option<&[i64]>,
+        clear: &[Referring],
+    ) -> Result<Written<()>, PersistenceError> {
+        let expected = Self::compared(expected);
+        if clear.is_empty() || expected.is_some_and(<[i64]>::is_empty) {
+            return self.delete(key, expected).await;
+        }
+        let Some(primary) = E::PrimaryKey::iter().next().map(|k| k.into_column()) else {
+            return self.delete(key, expected).await;
+        };
+        let mut delete = E::delete_many().filter(self.by_id(key.clone()));
+        if let (Some(version), Some(expected)) = (E::version_column(), expected) {
+            delete = delete.filter(version.is_in(expected.iter().copied()));
+        }
+        let delete = delete.into_query();
+        let now = now();
+        // The referring rows' update, for the keys `deleted` names.
+        let clearing = |referring: &Referring, deleted: SelectStatement| {
+            let mut update = Query::update();
+            update
+                .table(Alias::new(referring.table))
+                .value(Alias::new(referring.column), Expr::null())
+                .and_where(Expr::col(Alias::new(referring.column)).in_subquery(deleted));
+            if let Some(version) = referring.version {
+                update.value(
+                    Alias::new(version),
+                    Expr::col(Alias::new(version)).add(VERSION_STEP),
+                );
+            }
+            if let Some(updated) = referring.updated {
+                update.value(Alias::new(updated), Expr::value(now));
+            }
+            update
+        };
+        let backend = self.db.get_database_backend();
+        let deleted = match backend {
+            DbBackend::Postgres => {
+                let mut returning = delete;
+                returning.returning_col(primary);
+                let mut with = WithClause::new();
+                with.cte(
+                    CommonTableExpression::new()
+                        .query(returning)
+                        .table_name(Alias::new("deleted"))
+                        .to_owned(),
+                );
+                for (i, referring) in clear.iter().enumerate() {
+                    let keys = Query::select()
+                        .column(primary)
+                        .from(Alias::new("deleted"))
+                        .to_owned();
+                    with.cte(
+                        CommonTableExpression::new()
+                            .query(clearing(referring, keys))
+                            .table_name(Alias::new(format!("cleared_{i}")))
+                            .to_owned(),
+                    );
+                }
+                let rows = Query::select()
+                    .column(primary)
+                    .from(Alias::new("deleted"))
+                    .to_owned();
+                let statement = backend.build(&with.query(rows));
+                !self.db.query_all_raw(statement).await?.is_empty()
+            }
+            _ => {
+                let transaction = self.db.shared().begin().await?;
+                for referring in clear {
+                    let keys = E::find()
+                        .select_only()
+                        .column(primary)
+                        .filter(self.by_id(key.clone()))
+                        .into_query();
+                    let keys = match (E::version_column(), expected) {
+                        (Some(version), Some(expected)) => {
+                            let mut keys = keys;
+                            keys.and_where(version.is_in(expected.iter().copied()));
+                            keys
+                        }
+                        _ => keys,
+                    };
+                    transaction
+                        .execute_raw(backend.build(&clearing(referring, keys)))
+                        .await?;
+                }
+                let done = transaction.execute_raw(backend.build(&delete)).await?;
+                if done.rows_affected() > 0 {
+                    transaction.commit().await?;
+                    true
+                } else {
+                    transaction.rollback().await?;
+                    false
+                }
+            }
+        };
+        if deleted {
             return Ok(Written::Done(()));
         }
         self.missing_or_stale(key, expected).await

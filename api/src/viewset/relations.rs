@@ -27,7 +27,7 @@ use domain::fields::{Fields, invalid_pk};
 use domain::query::{FieldKind, QuerySpec, RelatedQuery, Value};
 use infrastructure::PersistenceError;
 use infrastructure::database::Db;
-use infrastructure::repository::{Repository, Table, count_referencing, model_fields};
+use infrastructure::repository::{Referring, Repository, Table, count_referencing, model_fields};
 use sea_orm::{ColumnTrait, Condition, EntityName};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
@@ -389,6 +389,9 @@ pub struct Incoming {
     pub source_table: &'static str,
     pub column: &'static str,
     pub on_delete: OnDelete,
+    /// The referring table's version and updated columns, which clearing the key bumps.
+    pub source_version: Option<&'static str>,
+    pub source_updated: Option<&'static str>,
 }
 
 /// Every relation of the registered resources, by target: what deleting a row involves.
@@ -398,6 +401,20 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The `set_null` relations into `table`: what deleting one of its rows clears.
+    pub fn cleared_by(&self, table: &str) -> Vec<Referring> {
+        self.incoming
+            .iter()
+            .filter(|i| i.target_table == table && i.on_delete == OnDelete::SetNull)
+            .map(|i| Referring {
+                table: i.source_table,
+                column: i.column,
+                version: i.source_version,
+                updated: i.source_updated,
+            })
+            .collect()
+    }
+
     /// After a foreign key refused deleting row `key` of `table` (a `Resource` named
     /// `name`): DRF's words with the count of rows that protect it, `Cannot delete: 3 items
     /// refer to this category.`; `None` when no row refers to it any more.

@@ -176,9 +176,16 @@ pub trait Writable: Resource {
         id: <Self::Entity as Table>::Key,
         precondition: &Precondition,
     ) -> ApiResult<()> {
+        // Rows that refer to it through a `set_null` relation are cleared with it, their
+        // versions bumped (the foreign key alone would keep their ETags).
+        let cleared = ctx
+            .request
+            .app_data::<web::Data<Graph>>()
+            .map(|graph| graph.cleared_by(Self::Entity::default().table_name()))
+            .unwrap_or_default();
         match ctx
             .repository::<Self>()
-            .delete(id, precondition.expected())
+            .delete_clearing(id, precondition.expected(), &cleared)
             .await?
         {
             Written::Done(()) => Ok(()),

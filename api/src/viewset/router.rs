@@ -2,7 +2,8 @@
 //! and without the trailing slash (no redirects), for the actions the resource has.
 
 use actix_web::web::{self, ServiceConfig};
-use sea_orm::EntityName;
+use infrastructure::repository::Table;
+use sea_orm::{EntityName, IdenStatic};
 
 use super::actions::Actions;
 use super::context::Nested;
@@ -106,6 +107,8 @@ impl Router {
     ) -> Router {
         self.docs.push(doc);
         let source_table = R::Entity::default().table_name();
+        let source_version = <R::Entity as Table>::version_column().map(|c| c.as_str());
+        let source_updated = <R::Entity as Table>::updated_column().map(|c| c.as_str());
         self.incoming
             .extend(info.relations.iter().map(|relation| Incoming {
                 target_table: relation.target.table,
@@ -115,6 +118,8 @@ impl Router {
                 source_table,
                 column: relation.column,
                 on_delete: relation.on_delete,
+                source_version,
+                source_updated,
             }));
         for doc in &mut self.docs {
             let sources: Vec<&str> = self

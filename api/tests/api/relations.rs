@@ -30,6 +30,7 @@ mod review {
         pub category_id: Option<i64>,
         pub stars: i32,
         pub version: i64,
+        pub updated_at: ChronoDateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -62,6 +63,10 @@ mod review {
         fn version_column() -> Option<Column> {
             Some(Column::Version)
         }
+
+        fn updated_column() -> Option<Column> {
+            Some(Column::UpdatedAt)
+        }
     }
 }
 
@@ -71,6 +76,7 @@ struct Review {
     item: i64,
     category: Option<i64>,
     stars: i32,
+    updated_at: String,
 }
 
 impl From<review::Model> for Review {
@@ -80,6 +86,7 @@ impl From<review::Model> for Review {
             item: m.item_id,
             category: m.category_id,
             stars: m.stars,
+            updated_at: m.updated_at.to_rfc3339(),
         }
     }
 }
@@ -974,19 +981,49 @@ async fn on_delete_protect_set_null_and_cascade(app: TestApp) {
             json!({"detail": "Cannot delete: 1 item refers to this category."})
         )
     );
-    // set_null: deleting Reviewed clears the reviews' category (no item refers to it).
-    let deleted = app
-        .request(Method::DELETE, &format!("/categories/{reviewed_in}"))
+    // set_null: deleting Reviewed clears the reviews' category (no item refers to it), and
+    // bumps their versions and updated times as any write would: their ETags change, so no
+    // cache keeps the old category. A delete refused (412) clears nothing.
+    let read = async |review: i64| {
+        let response = app.get(&format!("/reviews/{review}")).await;
+        let tag = response.headers()[ETAG].to_str().unwrap().to_string();
+        (tag, response.json::<Value>().await.unwrap())
+    };
+    let before = [read(first).await, read(second).await, read(kept).await];
+    let category = format!("/categories/{reviewed_in}");
+    let refused = app
+        .request(Method::DELETE, &category)
+        .header(IF_MATCH, "\"999\"")
         .send()
         .await
         .unwrap();
-    assert_eq!(deleted.status(), 204);
-    for review in [first, kept] {
+    assert_eq!(refused.status(), 412);
+    for (review, (tag, body)) in [first, second, kept].into_iter().zip(&before) {
         assert_eq!(
-            app.json(&format!("/reviews/{review}")).await["category"],
-            Value::Null
+            &read(review).await,
+            &(tag.clone(), body.clone()),
+            "review {review}"
         );
     }
+    let deleted = app.request(Method::DELETE, &category).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    for (review, (tag, body)) in [(first, &before[0]), (kept, &before[2])] {
+        let (now_tag, now) = read(review).await;
+        assert_eq!(now["category"], Value::Null);
+        assert_ne!(&now_tag, tag, "review {review}: a new ETag");
+        assert!(
+            now["updated_at"].as_str() > body["updated_at"].as_str(),
+            "{now} {body}"
+        );
+        let cached = app
+            .request(Method::GET, &format!("/reviews/{review}"))
+            .header(IF_NONE_MATCH, tag.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cached.status(), 200, "the old copy is not fresh");
+    }
+    assert_eq!(read(second).await, before[1], "no category: untouched");
     // cascade: deleting the item deletes its reviews, and only its.
     let deleted = app
         .request(Method::DELETE, &format!("/items/{item}"))
