@@ -1,6 +1,10 @@
 //! Schema migrations, applied by the `migration` CLI or by the api at start-up, one process
 //! at a time ([`Exclusive`]).
 
+// sea-orm-migration's trait, and the files `migration generate` writes, take
+// `&SchemaManager` with its lifetime elided.
+#![allow(elided_lifetimes_in_paths)]
+
 use std::sync::Arc;
 
 pub use sea_orm_migration::prelude::*;

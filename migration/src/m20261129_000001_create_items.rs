@@ -1,4 +1,3 @@
-#![allow(elided_lifetimes_in_paths)]
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]

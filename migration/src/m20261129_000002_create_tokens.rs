@@ -1,5 +1,4 @@
 //! API tokens: only a hash of each key is stored, with its public prefix for lookup.
-#![allow(elided_lifetimes_in_paths)]
 
 use sea_orm_migration::{prelude::*, schema::*};
 

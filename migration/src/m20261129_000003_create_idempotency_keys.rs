@@ -1,5 +1,4 @@
 //! Responses of POSTs made with an `Idempotency-Key`, kept for replay until they expire.
-#![allow(elided_lifetimes_in_paths)]
 
 use sea_orm_migration::{prelude::*, schema::*};
 

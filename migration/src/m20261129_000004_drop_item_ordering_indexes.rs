@@ -6,7 +6,6 @@
 //! (Migration `item_list_indexes` later adds them back, for bounded lists on large tables:
 //! docs/operations.md, "Large tables".)
 
-#![allow(elided_lifetimes_in_paths)]
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]

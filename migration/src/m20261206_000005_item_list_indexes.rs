@@ -7,7 +7,6 @@
 //! reports that write cost side by side. `in_stock` is not an ordering field (a boolean
 //! orders little and would need an index of its own).
 
-#![allow(elided_lifetimes_in_paths)]
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]

@@ -18,7 +18,6 @@
 //! as SQLite's documentation prescribes. The migration runs in one transaction on both
 //! databases: `down` and `up` keep every item.
 
-#![allow(elided_lifetimes_in_paths)]
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::{prelude::*, schema::*};
 

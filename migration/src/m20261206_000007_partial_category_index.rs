@@ -7,7 +7,6 @@
 //! dropped yet would refuse to create it again. The statement reads the same on PostgreSQL
 //! and SQLite; bench/README.md reports the write cost of the indexes side by side.
 
-#![allow(elided_lifetimes_in_paths)]
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
