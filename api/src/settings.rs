@@ -199,8 +199,8 @@ impl Settings {
             .get("DATABASE_URL")
             .filter(|_| explicit_url("DATABASE_URL"))
             .cloned();
-        let mut settings: Settings = config::Config::builder()
-            .add_source(config::File::from(base))
+        let settings = config::Config::builder()
+            .add_source(config::File::from(base.clone()))
             .add_source(
                 config::File::from(dir.join(format!("{}.toml", environment.as_str())))
                     .required(false),
@@ -218,7 +218,14 @@ impl Settings {
             )
             .set_override_option("database.url", database_url)
             .and_then(|builder| builder.build())
-            .and_then(|config| config.try_deserialize())
+            .map_err(|error| SettingsError(explain(error)))?;
+        let defaults = config::Config::builder()
+            .add_source(config::File::from(base.clone()))
+            .build()
+            .map_err(|error| SettingsError(explain(error)))?;
+        strict_kinds(&defaults, &settings).map_err(SettingsError)?;
+        let mut settings: Settings = settings
+            .try_deserialize()
             .map_err(|error| SettingsError(explain(error)))?;
         if database
             && environment == Environment::Production
@@ -348,6 +355,71 @@ fn explain(error: config::ConfigError) -> String {
         }
         None => message,
     }
+}
+
+/// The config crate turns `8220.7` into the port 8221 and `true` into a timeout of 1 ms.
+/// Every key whose default (config/default.toml holds them all) is a whole number takes only a
+/// whole number, and every boolean key only a boolean (`true`, `false`, and the config
+/// crate's `1`, `0`, `yes`, `no`, `on`, `off`), wherever the value comes from.
+fn strict_kinds(defaults: &config::Config, merged: &config::Config) -> Result<(), String> {
+    use config::{Source, Value, ValueKind};
+    use std::collections::HashMap as Map;
+
+    fn walk(
+        path: &str,
+        defaults: &Map<String, Value>,
+        values: &Map<String, Value>,
+    ) -> Result<(), String> {
+        for (name, value) in values {
+            let Some(default) = defaults.get(name) else {
+                continue;
+            };
+            let key = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            let whole = |kind: &ValueKind| {
+                matches!(
+                    kind,
+                    ValueKind::I64(_) | ValueKind::U64(_) | ValueKind::I128(_) | ValueKind::U128(_)
+                )
+            };
+            let refused = match (&default.kind, &value.kind) {
+                (ValueKind::Table(defaults), ValueKind::Table(values)) => {
+                    walk(&key, defaults, values)?;
+                    None
+                }
+                (expected, found) if whole(expected) && !whole(found) => Some("an integer"),
+                (ValueKind::Boolean(_), ValueKind::Boolean(_)) => None,
+                (ValueKind::Boolean(_), found) if whole(found) => {
+                    (!matches!(value.clone().into_int(), Ok(0 | 1))).then_some("a boolean")
+                }
+                (ValueKind::Boolean(_), ValueKind::String(text))
+                    if matches!(
+                        text.to_lowercase().as_str(),
+                        "true" | "false" | "yes" | "no" | "on" | "off"
+                    ) =>
+                {
+                    None
+                }
+                (ValueKind::Boolean(_), _) => Some("a boolean"),
+                _ => None,
+            };
+            if let Some(expected) = refused {
+                let got = match &value.kind {
+                    ValueKind::String(text) => format!("\"{text}\""),
+                    _ => value.to_string(),
+                };
+                return Err(format!("{key}: expected {expected}, got {got}"));
+            }
+        }
+        Ok(())
+    }
+
+    let defaults = defaults.collect().map_err(explain)?;
+    let values = merged.collect().map_err(explain)?;
+    walk("", &defaults, &values)
 }
 
 /// actix-web refuses more (with a panic).
@@ -724,6 +796,78 @@ mod tests {
         assert!(
             load(Environment::Development, &[]).is_ok(),
             "development keeps SQLite"
+        );
+    }
+
+    /// A number where a whole number or a boolean belongs stops start-up, rather than being
+    /// rounded (a port of 8220.7 listening on 8221) or read as 1 (`true` as a timeout).
+    #[test]
+    fn numbers_and_booleans_are_taken_strictly() {
+        for (name, value, message) in [
+            (
+                "APP__SERVER__PORT",
+                "8220.7",
+                "server.port: expected an integer, got 8220.7",
+            ),
+            (
+                "APP__SERVER__WORKERS",
+                "1.5",
+                "server.workers: expected an integer, got 1.5",
+            ),
+            (
+                "APP__SERVER__WORKERS",
+                "1e2",
+                "server.workers: expected an integer, got 100",
+            ),
+            (
+                "APP__DATABASE__STATEMENT_TIMEOUT_MS",
+                "true",
+                "database.statement_timeout_ms: expected an integer, got true",
+            ),
+            (
+                "APP__THROTTLE__ENABLED",
+                "2",
+                "throttle.enabled: expected a boolean, got 2",
+            ),
+            (
+                "APP__THROTTLE__ENABLED",
+                "0.5",
+                "throttle.enabled: expected a boolean, got 0.5",
+            ),
+            (
+                "APP__THROTTLE__ENABLED",
+                "maybe",
+                "throttle.enabled: expected a boolean, got \"maybe\"",
+            ),
+        ] {
+            let error = load(Environment::Development, &[(name, value)]).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("configuration error: {message}"),
+                "{name}={value}"
+            );
+        }
+        for (name, value) in [
+            ("APP__SERVER__WORKERS", "3"),
+            ("APP__THROTTLE__ENABLED", "true"),
+            ("APP__THROTTLE__ENABLED", "1"),
+            ("APP__THROTTLE__ENABLED", "off"),
+        ] {
+            assert!(
+                load(Environment::Development, &[(name, value)]).is_ok(),
+                "{name}={value}"
+            );
+        }
+        // In a file too: a quoted number is text.
+        let dir = tempfile_dir();
+        std::fs::copy(config_dir().join("default.toml"), dir.join("default.toml")).unwrap();
+        std::fs::write(dir.join("development.toml"), "[server]\nport = \"8220\"\n").unwrap();
+        let error =
+            Settings::load_from(&dir, Environment::Development, HashMap::new()).unwrap_err();
+        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(
+            error.to_string(),
+            "configuration error: server.port: expected an integer, got \"8220\""
         );
     }
 
