@@ -2,6 +2,7 @@
 //! manages API tokens in the configured database; `api openapi` prints the OpenAPI document.
 
 use clap::{Parser, Subcommand};
+use infrastructure::PersistenceError;
 use infrastructure::database::Db;
 
 use crate::settings::Settings;
@@ -41,8 +42,8 @@ pub enum TokenCommand {
     },
     /// List tokens (never their keys).
     List,
-    /// Revoke a token by id or by its whole 12-character prefix; requests with it are refused
-    /// from then on.
+    /// Revoke a token by id, by its whole 12-character prefix, or by its key; requests with
+    /// it are refused from then on.
     Revoke { id_or_prefix: String },
 }
 
@@ -63,6 +64,25 @@ pub async fn token(
         migration::up(&pool).await?;
     }
     let db = Db::transient(pool.clone(), settings.database.wire());
+    let outcome = run_token(&db, command).await;
+    drop(db);
+    pool.close().await.ok();
+    match outcome {
+        Err(error)
+            if error
+                .downcast_ref::<PersistenceError>()
+                .is_some_and(|e| matches!(e, PersistenceError::SchemaBehind(_))) =>
+        {
+            Err(
+                "the database schema is behind this build: run the migrations (`migration up`)"
+                    .into(),
+            )
+        }
+        outcome => outcome,
+    }
+}
+
+async fn run_token(db: &Db, command: TokenCommand) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         TokenCommand::Create { name } => {
             let name = name.trim();
@@ -71,19 +91,19 @@ pub async fn token(
                     "--name must be 1 to 100 characters, none of them control characters".into(),
                 );
             }
-            let (token, key) = infrastructure::tokens::create(&db, name).await?;
+            let (token, key) = infrastructure::tokens::create(db, name).await?;
             eprintln!(
                 "Created token {} ({}, prefix {}). Its key, shown this once:",
                 token.id, token.name, token.prefix
             );
             // A key nobody received must not stay valid.
             if let Err(error) = print(key) {
-                infrastructure::tokens::revoke(&db, &token.id.to_string()).await?;
+                infrastructure::tokens::revoke(db, &token.id.to_string()).await?;
                 return Err(format!("{error}; token {} revoked", token.id).into());
             }
         }
         TokenCommand::List => {
-            let tokens = infrastructure::tokens::list(&db).await?;
+            let tokens = infrastructure::tokens::list(db).await?;
             print(format_args!(
                 "{:<6} {:<14} {:<25} {:<25} {:<25} name",
                 "id", "prefix", "created", "last used", "revoked"
@@ -104,14 +124,14 @@ pub async fn token(
             }
         }
         TokenCommand::Revoke { id_or_prefix } => {
-            if !infrastructure::tokens::revoke(&db, &id_or_prefix).await? {
-                return Err(format!("no active token with id or prefix {id_or_prefix}").into());
+            // A key is named by its prefix alone: its secret part is never echoed.
+            let named = domain::auth::key_prefix(&id_or_prefix).unwrap_or(&id_or_prefix);
+            if !infrastructure::tokens::revoke(db, &id_or_prefix).await? {
+                return Err(format!("no active token with id, prefix or key {named}").into());
             }
-            eprintln!("Revoked token {id_or_prefix}.");
+            eprintln!("Revoked token {named}.");
         }
     }
-    drop(db);
-    pool.close().await.ok();
     Ok(())
 }
 

@@ -84,6 +84,10 @@ pub enum ApiError {
     /// cause goes to the log.
     #[error("statement timed out: {0}")]
     DatabaseTimeout(String),
+    /// The database lacks a table or column this build uses: its migrations are pending
+    /// (503, as readiness says; the cause goes to the log).
+    #[error("schema behind this build: {0}")]
+    SchemaBehind(String),
     /// A bug or an unexpected database answer; the cause goes to the log.
     #[error("internal error: {0}")]
     Internal(String),
@@ -97,6 +101,7 @@ impl From<PersistenceError> for ApiError {
             PersistenceError::Referenced(cause) => ApiError::Referenced(cause),
             PersistenceError::Unavailable(cause) => ApiError::Unavailable(cause),
             PersistenceError::TimedOut(cause) => ApiError::DatabaseTimeout(cause),
+            PersistenceError::SchemaBehind(cause) => ApiError::SchemaBehind(cause),
             PersistenceError::Unexpected(cause) => ApiError::Internal(cause),
         }
     }
@@ -154,7 +159,9 @@ impl ApiError {
                 "A request with this Idempotency-Key is still being processed; retry later.".into()
             }
             ApiError::DatabaseTimeout(_) => "The database took too long to answer.".into(),
-            ApiError::Unavailable(_) | ApiError::ThrottleUnavailable => {
+            ApiError::Unavailable(_)
+            | ApiError::ThrottleUnavailable
+            | ApiError::SchemaBehind(_) => {
                 "The service is temporarily unavailable; try again later.".into()
             }
             ApiError::Internal(_) => "A server error occurred.".into(),
@@ -187,6 +194,7 @@ impl ResponseError for ApiError {
             | ApiError::Referenced(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_)
             | ApiError::DatabaseTimeout(_)
+            | ApiError::SchemaBehind(_)
             | ApiError::ThrottleUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -200,6 +208,10 @@ impl ResponseError for ApiError {
             ApiError::DatabaseTimeout(cause) => {
                 tracing::warn!(error.cause = %cause, "statement timed out")
             }
+            ApiError::SchemaBehind(cause) => tracing::error!(
+                error.cause = %cause,
+                "the database schema is behind this build: run the migrations"
+            ),
             ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "internal error"),
             ApiError::Timeout => tracing::warn!("request timed out"),
             _ => {}
@@ -211,6 +223,7 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_)
             | ApiError::DatabaseTimeout(_)
+            | ApiError::SchemaBehind(_)
             | ApiError::Timeout
             | ApiError::InProgress
             | ApiError::ThrottleUnavailable => {

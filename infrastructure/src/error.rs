@@ -21,6 +21,10 @@ pub enum PersistenceError {
     /// SQLSTATE 57014, `query_canceled`). The connection is still good.
     #[error("statement timed out: {0}")]
     TimedOut(String),
+    /// A table or column the build expects is missing: the migrations have not been applied
+    /// (PostgreSQL 42P01 and 42703; SQLite's `no such table`/`no such column`).
+    #[error("schema behind this build: {0}")]
+    SchemaBehind(String),
     /// Anything else. The message is for logs only, never for clients.
     #[error("unexpected database error: {0}")]
     Unexpected(String),
@@ -39,8 +43,15 @@ impl From<DbErr> for PersistenceError {
         {
             return PersistenceError::Referenced(error.to_string());
         }
-        if postgres_code(&error).as_deref() == Some(QUERY_CANCELED) {
+        let code = postgres_code(&error);
+        if code.as_deref() == Some(QUERY_CANCELED) {
             return PersistenceError::TimedOut(error.to_string());
+        }
+        if matches!(code.as_deref(), Some(UNDEFINED_TABLE | UNDEFINED_COLUMN)) || {
+            let message = error.to_string();
+            message.contains("no such table: ") || message.contains("no such column: ")
+        } {
+            return PersistenceError::SchemaBehind(error.to_string());
         }
         if is_unavailable(&error) {
             return PersistenceError::Unavailable(error.to_string());
@@ -55,6 +66,10 @@ impl From<DbErr> for PersistenceError {
 /// PostgreSQL's SQLSTATE for a statement cancelled by `statement_timeout` (or by
 /// `pg_cancel_backend`).
 const QUERY_CANCELED: &str = "57014";
+
+/// PostgreSQL's SQLSTATEs for a table or a column that does not exist.
+const UNDEFINED_TABLE: &str = "42P01";
+const UNDEFINED_COLUMN: &str = "42703";
 
 /// The constraint (or unique index) PostgreSQL names in its error.
 fn postgres_constraint(error: &DbErr) -> Option<String> {

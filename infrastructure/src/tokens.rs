@@ -61,9 +61,21 @@ pub async fn list(db: &Db) -> Result<Vec<TokenInfo>, PersistenceError> {
 /// Revokes the token with this id or prefix; `false` when there is none (or it already was).
 /// A prefix may be all digits: an argument shaped like a prefix is one.
 pub async fn revoke(db: &Db, id_or_prefix: &str) -> Result<bool, PersistenceError> {
-    let which = match id_or_prefix.parse::<i64>() {
-        Ok(id) if !is_prefix(id_or_prefix) => Column::Id.eq(id),
-        _ => Column::Prefix.eq(id_or_prefix),
+    let which = if let Some(prefix) = key_prefix(id_or_prefix) {
+        // A whole key names its token, if its hash is the token's.
+        let row = Tokens::find()
+            .filter(Column::Prefix.eq(prefix))
+            .one(db)
+            .await?;
+        match row.filter(|row| verify_key(id_or_prefix, &row.key_hash)) {
+            Some(row) => Column::Id.eq(row.id),
+            None => return Ok(false),
+        }
+    } else {
+        match id_or_prefix.parse::<i64>() {
+            Ok(id) if !is_prefix(id_or_prefix) => Column::Id.eq(id),
+            _ => Column::Prefix.eq(id_or_prefix),
+        }
     };
     let result = Tokens::update_many()
         .col_expr(Column::RevokedAt, sea_orm::sea_query::Expr::value(now()))

@@ -11,7 +11,9 @@ use infrastructure::database::{create_sqlite_folder, redact};
 use std::sync::Mutex;
 
 use migration::{Exclusive, Migrator};
-use sea_orm_migration::sea_orm::{ConnectOptions, Database};
+use sea_orm_migration::sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 
 mod url;
 
@@ -30,12 +32,16 @@ async fn main() {
         options
             .connect_timeout(CONNECT_TIMEOUT)
             .acquire_timeout(CONNECT_TIMEOUT);
-        if let Some(schema) = url::database_schema() {
-            options.set_schema_search_path(schema);
+        let schema = url::database_schema();
+        if let Some(schema) = &schema {
+            options.set_schema_search_path(schema.clone());
         }
         // (the library would panic on an error, printing the URL with its password)
         match Database::connect(options).await {
             Ok(db) => {
+                if let Some(schema) = &schema {
+                    check_schema(&db, schema).await;
+                }
                 // Held until the process exits: one migrating process at a time.
                 let exclusive = Exclusive::take(&db).await?;
                 *EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(exclusive);
@@ -51,6 +57,28 @@ async fn main() {
         }
     })
     .await;
+}
+
+/// A PostgreSQL schema named with `-s` must exist: PostgreSQL's own error for a missing one
+/// ("no schema has been selected to create in") names neither the schema nor the cause.
+async fn check_schema(db: &DatabaseConnection, schema: &str) {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    let exists = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+            [schema.into()],
+        ))
+        .await;
+    match exists {
+        Ok(Some(_)) => {}
+        Ok(None) => fail(&format!(
+            "schema \"{schema}\" does not exist in this database: create it first (CREATE SCHEMA ...)"
+        )),
+        Err(error) => fail(&PersistenceError::from(error).to_string()),
+    }
 }
 
 fn fail(message: &str) -> ! {

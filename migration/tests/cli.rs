@@ -362,7 +362,13 @@ async fn the_schema_option_migrates_that_schema() {
     let in_public = columns(&url, &tables("public")).await;
     // (`status` installs its bookkeeping table where it looks: after the listing above.)
     let public = cli(&["-u", &url, "status"], &[]);
+    let missing = cli(&["-u", &url, "-s", "nosuch", "status"], &[]);
     drop_postgres(&admin, &name).await;
+    assert!(!missing.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr).trim(),
+        "error: schema \"nosuch\" does not exist in this database: create it first (CREATE SCHEMA ...)"
+    );
     assert!(
         output.status.success(),
         "{}",

@@ -327,6 +327,46 @@ fn production_without_a_database_url_refuses_to_start_and_creates_nothing() {
     assert!(output.status.success(), "{:?}", stderr_lines(&output));
 }
 
+/// Token commands on a database the migrations have not reached say so; `token revoke`
+/// takes a whole key too, and never repeats its secret part.
+#[test]
+fn token_commands_say_when_to_migrate_and_never_echo_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = format!("sqlite://{}/bare.db?mode=rwc", dir.path().display());
+    let unmigrated = [
+        ("APP_ENV", "production"),
+        ("APP__DATABASE__URL", bare.as_str()),
+    ];
+    let output = run_binary(dir.path(), &["token", "list"], &unmigrated);
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr_lines(&output),
+        ["error: the database schema is behind this build: run the migrations (`migration up`)"]
+    );
+
+    let env = [("APP_ENV", "development")];
+    let created = run_binary(dir.path(), &["token", "create", "--name", "ci"], &env);
+    assert!(created.status.success(), "{:?}", stderr_lines(&created));
+    let key = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    let (prefix, secret) = key.split_once('.').unwrap();
+    let wrong = format!("{prefix}.{}", "0".repeat(secret.len()));
+    let refused = run_binary(dir.path(), &["token", "revoke", &wrong], &env);
+    assert!(!refused.status.success());
+    let said = stderr_lines(&refused).join("\n");
+    assert!(
+        said.contains(prefix) && !said.contains(&wrong[13..]),
+        "{said}"
+    );
+    let revoked = run_binary(dir.path(), &["token", "revoke", &key], &env);
+    assert!(revoked.status.success(), "{:?}", stderr_lines(&revoked));
+    let said = stderr_lines(&revoked).join("\n");
+    assert!(said.contains(prefix) && !said.contains(secret), "{said}");
+    let list = run_binary(dir.path(), &["token", "list"], &env);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    let line = listed.lines().find(|l| l.ends_with(" ci")).unwrap();
+    assert_eq!(line.matches('Z').count(), 2, "created and revoked: {line}");
+}
+
 /// Standard output that cannot be written (a full disk, a closed pipe) is one error line and a
 /// failure, never a panic; a token whose key could not be shown is revoked.
 #[test]
@@ -697,10 +737,20 @@ async fn readiness_waits_for_the_migrations() {
             body["detail"],
             "The database schema is behind this build: run the migrations."
         );
+        // A request that reaches it all the same: 503, not 500.
+        let items = url.replace("/health/ready", "/items/");
+        let response = reqwest::get(&items).await.unwrap();
+        assert_eq!(response.status(), 503, "{backend:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"detail": "The service is temporarily unavailable; try again later."})
+        );
 
         let db = sea_orm::Database::connect(&database.url).await.unwrap();
         migration::up(&db).await.unwrap();
         db.close().await.unwrap();
         assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+        assert_eq!(reqwest::get(&items).await.unwrap().status(), 200);
     }
 }
