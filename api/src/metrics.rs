@@ -105,6 +105,11 @@ pub fn started() {
     METRICS.in_flight.inc();
 }
 
+/// Requests started and not answered yet.
+pub fn in_flight() -> i64 {
+    METRICS.in_flight.get()
+}
+
 /// A request was answered. Methods outside RFC 9110's and PATCH are counted as `other`: a
 /// client may send any token as a method, and each would make series of its own.
 pub fn finished(method: &str, route: &str, status: u16, seconds: f64) {

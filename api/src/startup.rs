@@ -243,6 +243,14 @@ impl Application {
         };
         signals.abort();
         maintenance.abort();
+        // Requests still open once the drain ended were cut off at its timeout.
+        let cut_off = metrics::in_flight();
+        if cut_off > 0 {
+            tracing::warn!(
+                requests = cut_off,
+                "in-flight requests cut off at server.shutdown_timeout_secs"
+            );
+        }
         self.db.close().await.ok();
         tracing::info!("stopped");
         result

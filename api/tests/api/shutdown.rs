@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::binary::{free_port, start, wait_ready};
+use crate::helpers::binary::{free_port, start, start_with_output, wait_ready};
 use crate::helpers::proxy::Proxy;
 use crate::helpers::{Backend, TestDatabase, host_port, via};
 
@@ -254,5 +254,56 @@ async fn another_signal_while_draining_stops_at_once() {
     assert!(
         slow.await.unwrap().is_err(),
         "the request in flight was cut off"
+    );
+}
+
+/// A drain that runs past `server.shutdown_timeout_secs` cuts the requests still in flight
+/// off, and says how many in a WARN line: an operator sees that requests were dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_past_its_timeout_says_how_many_requests_it_cut_off() {
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let proxy = Proxy::start(host_port(&database.url)).await;
+    let port = free_port();
+    let through_proxy = via(&database.url, &format!("127.0.0.1:{}", proxy.port));
+    let mut child = start_with_output(
+        &through_proxy,
+        port,
+        &[
+            ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "1"),
+            ("APP__DATABASE__STATEMENT_TIMEOUT_MS", "0"),
+            ("APP__SERVER__REQUEST_TIMEOUT_MS", "120000"),
+            ("APP__LOG__FORMAT", "json"),
+        ],
+        std::process::Stdio::piped(),
+    );
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &url).await;
+    proxy.set_delay(Duration::from_secs(60));
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let client = client.clone();
+            let url = format!("{url}/items/");
+            tokio::spawn(async move { client.get(url).send().await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&child);
+    let exit = wait_exit(&mut child).await;
+    assert!(exit.success(), "exit status {exit}");
+    for request in slow {
+        assert!(request.await.unwrap().is_err(), "cut off");
+    }
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut logs).unwrap();
+    let warning = logs
+        .lines()
+        .find(|line| line.contains("cut off at server.shutdown_timeout_secs"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        warning.contains("\"requests\":2") && warning.contains("WARN"),
+        "{warning}"
     );
 }
