@@ -93,6 +93,8 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<String>,
     /// Host names the service answers to (Django's `ALLOWED_HOSTS`).
     pub allowed_hosts: Vec<String>,
+    /// A port of its own for `/metrics` (then not served on `port`); 0: on `port`.
+    pub metrics_port: u16,
 }
 
 /// The largest `pagination.max_page_size` and `pagination.max_offset` taken.
@@ -282,6 +284,19 @@ impl Settings {
         if throttle.store == ThrottleStore::Redis || !throttle.redis_url.expose().is_empty() {
             check_redis_url(throttle.redis_url.expose()).map_err(SettingsError)?;
         }
+        let server = &self.server;
+        if server.metrics_port != 0 && server.metrics_port == server.port {
+            return Err(SettingsError(format!(
+                "server.metrics_port: {} is server.port; give /metrics another port, or 0 to \
+                 serve it on server.port",
+                server.metrics_port
+            )));
+        }
+        if server.shutdown_delay_ms > MAX_SHUTDOWN_DELAY_MS {
+            return Err(SettingsError(format!(
+                "server.shutdown_delay_ms: at most {MAX_SHUTDOWN_DELAY_MS} (10 minutes)"
+            )));
+        }
         if self.server.workers > MAX_WORKERS {
             return Err(SettingsError(format!(
                 "server.workers: at most {MAX_WORKERS} (actix-web's limit), or 0 for one per CPU"
@@ -422,6 +437,9 @@ fn strict_kinds(defaults: &config::Config, merged: &config::Config) -> Result<()
     walk("", &defaults, &values)
 }
 
+/// Longer than any orchestrator's grace period: a typo, not a delay.
+const MAX_SHUTDOWN_DELAY_MS: u64 = 600_000;
+
 /// actix-web refuses more (with a panic).
 const MAX_WORKERS: usize = 512;
 
@@ -536,6 +554,12 @@ mod tests {
         // Values a library would panic on, or that would leave nothing working.
         for (name, value, key) in [
             ("APP__SERVER__WORKERS", "513", "server.workers"),
+            ("APP__SERVER__METRICS_PORT", "8000", "server.metrics_port"),
+            (
+                "APP__SERVER__SHUTDOWN_DELAY_MS",
+                "600001",
+                "server.shutdown_delay_ms",
+            ),
             (
                 "APP__SERVER__BODY_LIMIT_BYTES",
                 "0",

@@ -49,6 +49,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on a listener of its own (`server.metrics_port`), when set.
+    metrics: Option<(u16, Server)>,
     db: DatabaseConnection,
     /// The connection housekeeping uses.
     maintenance: Db,
@@ -140,6 +142,15 @@ impl Application {
         };
         let listener = TcpListener::bind(&address).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
+        let metrics = match settings.server.metrics_port {
+            0 => None,
+            metrics_port => Some(metrics_server(
+                &settings.server.host,
+                metrics_port,
+                pool_sources.clone(),
+            )?),
+        };
+        let metrics_here = metrics.is_none();
 
         let server = HttpServer::new(move || {
             let router = router.clone();
@@ -172,7 +183,11 @@ impl Application {
                 .configure(|config| router.configure(config))
                 .configure(health::configure)
                 .app_data(pool_sources.clone())
-                .service(health::get_and_head("/metrics", metrics::endpoint))
+                .configure(|config| {
+                    if metrics_here {
+                        config.service(health::get_and_head("/metrics", metrics::endpoint));
+                    }
+                })
                 .configure(|config| docs::configure(config, openapi.clone(), &resource_paths))
                 .default_service(web::to(not_found))
         })
@@ -187,6 +202,7 @@ impl Application {
         Ok(Application {
             port,
             server,
+            metrics,
             db,
             maintenance,
             throttle,
@@ -196,6 +212,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on when `server.metrics_port` gives it a listener.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// Serves until SIGTERM or SIGINT; then, for `server.shutdown_delay_ms` (cut short by a
@@ -229,6 +250,12 @@ impl Application {
             }
         });
         let maintenance = tokio::spawn(maintain(self.maintenance, self.throttle.clone()));
+        // The metrics listener runs until the service has stopped (scrapes see the drain).
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let mut server = self.server;
         let result = tokio::select! {
             result = &mut server => result,
@@ -243,6 +270,9 @@ impl Application {
         };
         signals.abort();
         maintenance.abort();
+        if let Some(metrics) = metrics {
+            metrics.stop(false).await;
+        }
         // Requests still open once the drain ended were cut off at its timeout.
         let cut_off = metrics::in_flight();
         if cut_off > 0 {
@@ -255,6 +285,35 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// `/metrics` alone on `host:port`, one worker: a port a deployment keeps off its public
+/// entry, for its monitoring network (`server.metrics_port`). Anything else there is a 404.
+fn metrics_server(
+    host: &str,
+    port: u16,
+    sources: web::Data<PoolSources>,
+) -> Result<(u16, Server), StartupError> {
+    let address = format!("{host}:{port}");
+    let bind_error = |source| StartupError::Bind {
+        address: address.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(&address).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(sources.clone())
+            .service(health::get_and_head("/metrics", metrics::endpoint))
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(bind_error)?
+    .run();
+    tracing::info!(address = %format!("{host}:{port}"), "metrics listening");
+    Ok((port, server))
 }
 
 /// Set once SIGTERM or SIGINT has come: the process is on its way out, so `/health/ready`

@@ -96,6 +96,11 @@ ports = [p if isinstance(p, dict) else {"published": str(p).rsplit(":", 1)[0], "
          for p in api.get("ports", [])]
 need(any(str(p.get("target")) == "8000" and str(p.get("published")).endswith("8000") for p in ports),
      "api: port 8000 published")
+metrics_port = str(env.get("APP__SERVER__METRICS_PORT", ""))
+need(metrics_port.isdigit() and metrics_port not in ("0", "8000"),
+     "api: /metrics on a port of its own (APP__SERVER__METRICS_PORT)")
+need(all(str(p.get("target")) != metrics_port for p in ports),
+     "api: the metrics port is not published")
 need(mig.get("image") == api.get("image") and api.get("build"), "api and migrate: one image, built here")
 
 # Hardening. api and migrate: read-only root filesystem, /tmp as tmpfs.

@@ -1,9 +1,42 @@
 //! `/metrics`: Prometheus text whose per-route counters move as requests are answered.
 
-use crate::helpers::TestApp;
+use crate::helpers::binary::free_port;
+use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::on_both_databases;
 
 on_both_databases!(metrics_count_requests_by_route_and_status);
+
+/// With `server.metrics_port`, `/metrics` is served there alone, and not on the API's port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_a_port_of_their_own_leave_the_api_port() {
+    let port = free_port();
+    let Some(app) = spawn_app_with(
+        Backend::Sqlite,
+        |settings| settings.server.metrics_port = port,
+        api::resources::register,
+    )
+    .await
+    else {
+        return;
+    };
+    assert_eq!(app.get("/items/").await.status(), 200);
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "not on the API's port"
+    );
+    let own = |path: &str| reqwest::get(format!("http://127.0.0.1:{port}{path}"));
+    let metrics = own("/metrics").await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/items/",status="200"}"#),
+        "{text}"
+    );
+    for path in ["/items/", "/health/ready", "/api-docs/openapi.json"] {
+        assert_eq!(own(path).await.unwrap().status(), 404, "{path}");
+    }
+}
 
 /// The value of the first series whose line starts with `prefix`, or 0.
 fn value(metrics: &str, prefix: &str) -> f64 {
