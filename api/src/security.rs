@@ -5,7 +5,7 @@ mod network;
 mod throttle;
 
 pub use network::{AllowedHosts, TrustedProxies, check_host};
-pub use throttle::{Throttle, check_redis_url};
+pub use throttle::{Throttle, check_redis};
 
 use actix_web::HttpRequest;
 use actix_web::http::header;

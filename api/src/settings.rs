@@ -11,7 +11,7 @@ use crate::viewset::pagination::PageDefaults;
 use infrastructure::{DatabaseSettings, Secret};
 use serde::Deserialize;
 
-use crate::security::{AllowedHosts, TrustedProxies, check_redis_url};
+use crate::security::{AllowedHosts, TrustedProxies, check_redis};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +43,9 @@ pub struct ThrottleSettings {
     /// Where the counts live: this process's memory, or Redis (shared by every replica).
     pub store: ThrottleStore,
     pub redis_url: Secret<String>,
+    /// PEM certificates to check a `rediss://` server's against, instead of the built-in
+    /// roots ("": the built-in roots).
+    pub redis_ca_file: String,
     /// Prepended to every key the throttle writes in Redis.
     pub redis_key_prefix: String,
     /// A Redis answer later than this counts as a failure.
@@ -282,7 +285,8 @@ impl Settings {
         AllowedHosts::new(&self.server.allowed_hosts).map_err(SettingsError)?;
         let throttle = &self.throttle;
         if throttle.store == ThrottleStore::Redis || !throttle.redis_url.expose().is_empty() {
-            check_redis_url(throttle.redis_url.expose()).map_err(SettingsError)?;
+            check_redis(throttle.redis_url.expose(), &throttle.redis_ca_file)
+                .map_err(SettingsError)?;
         }
         let server = &self.server;
         if server.metrics_port != 0 && server.metrics_port == server.port {
@@ -1005,5 +1009,47 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("throttle.redis_url"), "{error}");
+
+        // rediss:// is a Redis URL; a CA file must be readable PEM, and goes with rediss://.
+        let redis = |url: &str, ca: &str| {
+            load(
+                Environment::Development,
+                &[
+                    ("APP__THROTTLE__STORE", "redis"),
+                    ("APP__THROTTLE__REDIS_URL", url),
+                    ("APP__THROTTLE__REDIS_CA_FILE", ca),
+                ],
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            redis("rediss://:secret@cache.example.com:6380/0", ""),
+            Ok(())
+        );
+        let dir = tempfile_dir();
+        let pem = dir.join("ca.pem");
+        std::fs::write(&pem, "not a certificate").unwrap();
+        let pem = pem.display().to_string();
+        for (url, ca, expected) in [
+            (
+                "redis://cache:6379",
+                pem.as_str(),
+                "not a rediss:// (TLS) URL",
+            ),
+            (
+                "rediss://cache:6380",
+                "/no/such/ca.pem",
+                "cannot read /no/such/ca.pem",
+            ),
+            ("rediss://cache:6380", pem.as_str(), "no PEM certificate"),
+        ] {
+            let error = redis(url, ca).unwrap_err();
+            assert!(
+                error.contains("throttle.redis_ca_file") && error.contains(expected),
+                "{url} {ca}: {error}"
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

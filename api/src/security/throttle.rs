@@ -96,7 +96,7 @@ impl Throttle {
                 clock: DefaultClock::default(),
             })),
             ThrottleStore::Redis => Store::Redis(Box::new(Redis {
-                client: redis_client(settings.redis_url.expose())?,
+                client: redis_client(settings.redis_url.expose(), &settings.redis_ca_file)?,
                 connection: None,
                 script: Arc::new(redis::Script::new(GCRA)),
                 prefix: settings.redis_key_prefix.as_str().into(),
@@ -195,19 +195,51 @@ fn anonymous_client(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn redis_client(url: &str) -> Result<redis::Client, String> {
+/// The Redis client of `throttle.redis_url`: `redis://`, or `rediss://` (TLS, the server's
+/// certificate checked against the Mozilla roots built in, or against the PEM certificates
+/// of `throttle.redis_ca_file` when it is set).
+fn redis_client(url: &str, ca_file: &str) -> Result<redis::Client, String> {
     if url.trim().is_empty() {
         return Err("throttle.redis_url: required when throttle.store = \"redis\"".into());
     }
     // The URL may hold a password: the message never repeats it, nor the parser's detail.
-    redis::Client::open(url).map_err(|_| {
-        "throttle.redis_url: not a Redis URL (redis://[:PASSWORD@]HOST[:PORT][/DB])".into()
+    let not_a_url = |_| {
+        "throttle.redis_url: not a Redis URL (redis://[:PASSWORD@]HOST[:PORT][/DB], or rediss:// \
+         for TLS)"
+            .to_string()
+    };
+    if ca_file.is_empty() {
+        return redis::Client::open(url).map_err(not_a_url);
+    }
+    if !url.starts_with("rediss://") {
+        return Err(
+            "throttle.redis_ca_file: set, but throttle.redis_url is not a rediss:// (TLS) URL"
+                .into(),
+        );
+    }
+    let pem = std::fs::read(ca_file)
+        .map_err(|error| format!("throttle.redis_ca_file: cannot read {ca_file}: {error}"))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "throttle.redis_ca_file: no PEM certificate in {ca_file}"
+        ));
+    }
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    };
+    redis::Client::build_with_tls(url, certificates).map_err(|error| {
+        if redis::IntoConnectionInfo::into_connection_info(url).is_err() {
+            not_a_url(error)
+        } else {
+            format!("throttle.redis_ca_file: {ca_file}: {error}")
+        }
     })
 }
 
-/// Checks `throttle.redis_url` without connecting.
-pub fn check_redis_url(url: &str) -> Result<(), String> {
-    redis_client(url).map(drop)
+/// Checks `throttle.redis_url` (and `throttle.redis_ca_file`) without connecting.
+pub fn check_redis(url: &str, ca_file: &str) -> Result<(), String> {
+    redis_client(url, ca_file).map(drop)
 }
 
 impl Redis {
@@ -292,6 +324,7 @@ mod tests {
             user: "2/minute".parse().unwrap(),
             store,
             redis_url: infrastructure::Secret::new(redis_url.into()),
+            redis_ca_file: String::new(),
             redis_key_prefix: "test:".into(),
             redis_timeout_ms: 50,
             fail_open: true,

@@ -474,6 +474,137 @@ async fn store_errors(app: &TestApp) -> u64 {
     app.metric("throttle_store_errors_total").await as u64
 }
 
+/// A Redis that speaks TLS only (`rediss://`), its certificate signed by a private CA
+/// (`throttle.redis_ca_file`): two instances share one rate through it. Without the CA file
+/// the certificate is not trusted: no command reaches Redis, each counted as a store error
+/// (and the request served, failing open).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_redis_with_a_private_ca_shares_one_rate() {
+    if redis_url().await.is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl runs");
+        assert!(output.status.success(), "openssl {args:?}: {output:?}");
+    };
+    let day = ["-days", "1"];
+    openssl(
+        &[
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+            ][..],
+            &["-out", "ca.pem", "-subj", "/CN=test CA"],
+            &day,
+        ]
+        .concat(),
+    );
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "redis.key",
+        "-out",
+        "redis.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.path().join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        &[
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "redis.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+            ][..],
+            &[
+                "-CAcreateserial",
+                "-out",
+                "redis.pem",
+                "-extfile",
+                "san.ext",
+            ],
+            &day,
+        ]
+        .concat(),
+    );
+    let port = free_port();
+    let mut redis = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            "redis.pem",
+            "--tls-key-file",
+            "redis.key",
+            "--tls-ca-cert-file",
+            "ca.pem",
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server runs");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "redis-server with TLS did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = format!("rediss://127.0.0.1:{port}/0");
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let prefix = format!("{}:", unique_name());
+    let with_ca = |url: &str, ca: &str| {
+        let (url, ca, prefix) = (url.to_string(), ca.to_string(), prefix.clone());
+        move |s: &mut Settings| {
+            on_redis(&url, &prefix, "3/minute")(s);
+            s.throttle.redis_ca_file = ca;
+            s.throttle.fail_open = true;
+        }
+    };
+    let a = spawn(with_ca(&url, &ca)).await;
+    let b = spawn(with_ca(&url, &ca)).await;
+    let before = store_errors(&a).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        statuses.push(app.get("/items/").await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+    assert_eq!(store_errors(&a).await, before, "every check reached Redis");
+
+    let untrusting = spawn(with_ca(&url, "")).await;
+    for _ in 0..2 {
+        assert_eq!(untrusting.get("/items/").await.status(), 200, "fails open");
+    }
+    assert!(
+        store_errors(&untrusting).await >= before + 2,
+        "the certificate was refused"
+    );
+    redis.kill().ok();
+    redis.wait().ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_redis_share_one_rate() {
     let Some(url) = redis_url().await else {
