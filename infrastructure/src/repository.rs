@@ -458,6 +458,38 @@ where
         self.missing_or_stale(key, expected).await
     }
 
+    /// Whether a row other than `except` holds `value` in `column` (compared as `lower()`
+    /// compares when `ignoring_case`), whatever the scope: DRF's `UniqueValidator` lookup,
+    /// asked only to report a taken value beside a body's other errors (on a write, the unique
+    /// index decides).
+    #[instrument(level = "debug", skip_all)]
+    pub async fn holds(
+        &self,
+        column: &str,
+        value: &str,
+        ignoring_case: bool,
+        except: Option<E::Key>,
+    ) -> Result<bool, PersistenceError> {
+        let Ok(column) = E::Column::from_str(column) else {
+            return Ok(false);
+        };
+        let same = if ignoring_case {
+            Expr::expr(Func::lower(Expr::col(column))).eq(Func::lower(Expr::val(value)))
+        } else {
+            Expr::col(column).eq(value)
+        };
+        let mut query = E::find().filter(same);
+        if let Some(key) = except {
+            let id: Id<E> = key.into();
+            let mut this = Condition::all();
+            for (column, value) in E::PrimaryKey::iter().zip(id.into_value_tuple()) {
+                this = this.add(column.into_column().eq(value));
+            }
+            query = query.filter(this.not());
+        }
+        Ok(query.one(self.db).await?.is_some())
+    }
+
     /// After a conditional write matched nothing: was the row absent, or changed?
     async fn missing_or_stale<T>(
         &self,

@@ -207,8 +207,16 @@ pub trait Writable: Resource {
                 .entry(parent.name.to_string())
                 .or_insert_with(|| key_json(key));
         }
+        let taken = unique::sent(ctx.fields(), &object);
         let mut values =
-            relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, false).await?;
+            match relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, false)
+                .await
+            {
+                Err(ApiError::Validation(errors)) => {
+                    return Err(unique::with_taken::<Self>(ctx, errors, &taken, None).await);
+                }
+                checked => checked?,
+            };
         if let Some((parent, key)) = &ctx.parent {
             let sent: Vec<_> = relations::sent_keys(ctx.relations(), &values)
                 .into_iter()
@@ -270,7 +278,15 @@ async fn write<R: Writable>(ctx: &Ctx<'_>, body: Bytes, partial: bool) -> ApiRes
     check_object::<R>(ctx).await?;
     let checked = match body::object(&body) {
         Ok(object) => {
-            relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, partial).await
+            let taken = unique::sent(ctx.fields(), &object);
+            match relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, partial)
+                .await
+            {
+                Err(ApiError::Validation(errors)) => {
+                    Err(unique::with_taken::<R>(ctx, errors, &taken, Some(id.clone())).await)
+                }
+                checked => checked,
+            }
         }
         Err(error) => Err(error),
     };

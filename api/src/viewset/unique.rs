@@ -8,7 +8,10 @@
 //! violation naming none of them stays a 409.
 
 use domain::FieldErrors;
-use domain::fields::{Field, Fields};
+use domain::fields::{Field, Fields, Unique};
+use infrastructure::repository::{Repository, Table};
+use sea_orm::Condition;
+use serde_json::{Map, Value as Json};
 
 use super::Ctx;
 use super::metadata::label;
@@ -32,6 +35,46 @@ pub(super) fn field_error<'a, R: Resource>(
         },
         other => other,
     }
+}
+
+/// The unique text fields a body sends, each with its value as it would be stored.
+pub(super) fn sent<'f>(fields: &'f Fields, body: &Map<String, Json>) -> Vec<(&'f Field, String)> {
+    fields
+        .fields
+        .iter()
+        .filter(|field| field.unique.is_some())
+        .filter_map(|field| match field.clean(body.get(field.name)?.clone()) {
+            Ok(Json::String(value)) => Some((field, value)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A body refused for other reasons: as DRF's `UniqueValidator` runs beside the other
+/// validators, a unique value another row (not `except`) holds is reported with them. Only on
+/// this error path: a valid write is one statement, and the unique index decides it.
+pub(super) async fn with_taken<R: Resource>(
+    ctx: &Ctx<'_>,
+    mut errors: FieldErrors,
+    sent: &[(&Field, String)],
+    except: Option<<R::Entity as Table>::Key>,
+) -> ApiError {
+    let everywhere = Repository::<R::Entity>::new(ctx.db(), Condition::all());
+    for (field, value) in sent {
+        if errors.contains(field.name) {
+            continue;
+        }
+        let ignoring_case = field.unique == Some(Unique::IgnoringCase);
+        match everywhere
+            .holds(field.column, value, ignoring_case, except.clone())
+            .await
+        {
+            Ok(true) => errors.add(field.name, message(R::NAME, field.name)),
+            Ok(false) => {}
+            Err(error) => return error.into(),
+        }
+    }
+    ApiError::Validation(errors)
 }
 
 /// The unique field the violated index or constraint is about.
