@@ -80,6 +80,7 @@ impl Application {
             false => None,
         };
         tracing::info!(database = %settings.database.redacted_url(), "connecting");
+        let mut answered = true;
         let db = match infrastructure::database::connect(&settings.database).await {
             Ok(db) => db,
             // Without migrations to run (production), a database that is down does not stop
@@ -94,6 +95,7 @@ impl Application {
                     database = %settings.database.redacted_url(),
                     "the database is not answering: serving 503 until it does"
                 );
+                answered = false;
                 db
             }
             Err(error) => return Err(error.into()),
@@ -101,8 +103,12 @@ impl Application {
         let schema_current = if settings.database.auto_migrate {
             migration::up(&db).await?;
             true
-        } else {
+        } else if answered {
             health::schema_current(&db).await
+        } else {
+            // Not asked of a database that did not answer (another connect timeout before
+            // listening): readiness checks the schema once the database is back.
+            false
         };
         let router = register(Router::new());
         let openapi = docs::document(&router, settings.auth.permission, settings.throttle.enabled);
