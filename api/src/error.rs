@@ -102,7 +102,9 @@ impl From<PersistenceError> for ApiError {
             PersistenceError::Unavailable(cause) => ApiError::Unavailable(cause),
             PersistenceError::TimedOut(cause) => ApiError::DatabaseTimeout(cause),
             PersistenceError::SchemaBehind(cause) => ApiError::SchemaBehind(cause),
-            PersistenceError::Unexpected(cause) => ApiError::Internal(cause),
+            PersistenceError::Unexpected(cause) | PersistenceError::Connect(cause) => {
+                ApiError::Internal(cause)
+            }
         }
     }
 }

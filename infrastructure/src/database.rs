@@ -248,13 +248,17 @@ async fn open(
     let url = settings.url.expose();
     Database::connect(options).await.map_err(|error| {
         // The driver quotes a URL it cannot parse: the password must not reach the log.
-        let message = match PersistenceError::from(error) {
-            PersistenceError::Unexpected(message) | PersistenceError::Unavailable(message) => {
-                message
+        let redacted = |message: String| message.replace(url.as_str(), &redact(url));
+        match PersistenceError::from(error) {
+            PersistenceError::Unavailable(message) => {
+                PersistenceError::Unavailable(redacted(message))
             }
-            other => return other,
-        };
-        PersistenceError::Unavailable(message.replace(url.as_str(), &redact(url)))
+            // Not an outage: the database answered, or the URL is wrong.
+            PersistenceError::Unexpected(message) | PersistenceError::SchemaBehind(message) => {
+                PersistenceError::Connect(redacted(message))
+            }
+            other => other,
+        }
     })
 }
 

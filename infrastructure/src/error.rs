@@ -25,6 +25,10 @@ pub enum PersistenceError {
     /// (PostgreSQL 42P01 and 42703; SQLite's `no such table`/`no such column`).
     #[error("schema behind this build: {0}")]
     SchemaBehind(String),
+    /// The database would not have this connection: a URL the driver cannot parse, a
+    /// database or role that does not exist, a refused password. Waiting does not help.
+    #[error("cannot connect: {0}")]
+    Connect(String),
     /// Anything else. The message is for logs only, never for clients.
     #[error("unexpected database error: {0}")]
     Unexpected(String),
@@ -121,25 +125,28 @@ fn postgres_code(error: &DbErr) -> Option<String> {
 fn is_unavailable(error: &DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
     match error {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            match e.as_ref() {
-                Sqlx::Io(_)
-                | Sqlx::Tls(_)
-                | Sqlx::PoolTimedOut
-                | Sqlx::PoolClosed
-                | Sqlx::WorkerCrashed => true,
-                Sqlx::Protocol(_) => true,
-                Sqlx::Database(db) => {
-                    let sqlite = db
-                        .try_downcast_ref::<sea_orm::error::SqlxSqliteError>()
-                        .is_some();
-                    db.code()
-                        .is_some_and(|code| unavailable_code(&code, sqlite))
-                }
-                _ => false,
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(RuntimeErr::Internal(_)) => true,
+        // A connection the database answered and refused (no such database or role, a wrong
+        // password) or a URL the driver cannot parse is not an outage: only the transport's
+        // and the server's transient failures are.
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            Sqlx::Io(_)
+            | Sqlx::Tls(_)
+            | Sqlx::PoolTimedOut
+            | Sqlx::PoolClosed
+            | Sqlx::WorkerCrashed => true,
+            Sqlx::Protocol(_) => true,
+            Sqlx::Database(db) => {
+                let sqlite = db
+                    .try_downcast_ref::<sea_orm::error::SqlxSqliteError>()
+                    .is_some();
+                db.code()
+                    .is_some_and(|code| unavailable_code(&code, sqlite))
             }
-        }
+            _ => false,
+        },
         _ => false,
     }
 }

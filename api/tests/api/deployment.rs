@@ -327,6 +327,51 @@ fn production_without_a_database_url_refuses_to_start_and_creates_nothing() {
     assert!(output.status.success(), "{:?}", stderr_lines(&output));
 }
 
+/// A database that answers but will not have the connection (here: it does not exist) is a
+/// configuration error, not an outage: start-up stops at once in one line, where a database
+/// that does not answer would be waited for (503 until it does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_refuses_the_connection_stops_start_up() {
+    let admin = crate::helpers::admin_url();
+    if sea_orm::Database::connect(&admin).await.is_err() {
+        return;
+    }
+    let missing = crate::helpers::with_database(&admin, "no_such_database_for_this_test");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env(
+            "APP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        )
+        .env("APP_ENV", "production")
+        .env("APP__SERVER__PORT", "0")
+        .env("DATABASE_URL", &missing)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(15) {
+            child.kill().ok();
+            panic!("still running: it took the refusal for an outage");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let lines = stderr_lines(&output);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("cannot connect")
+            && lines[0].contains("no_such_database_for_this_test")
+            && lines[0].contains("does not exist"),
+        "{lines:?}"
+    );
+}
+
 /// Token commands on a database the migrations have not reached say so; `token revoke`
 /// takes a whole key too, and never repeats its secret part.
 #[test]

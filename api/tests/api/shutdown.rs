@@ -281,6 +281,11 @@ async fn a_drain_past_its_timeout_says_how_many_requests_it_cut_off() {
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}");
     wait_ready(&client, &url).await;
+    // Connections opened and leased before the database slows down (as in the test above).
+    for _ in 0..2 {
+        let warm = client.get(format!("{url}/items/")).send().await.unwrap();
+        assert_eq!(warm.status(), 200);
+    }
     proxy.set_delay(Duration::from_secs(60));
     let slow: Vec<_> = (0..2)
         .map(|_| {
@@ -294,7 +299,14 @@ async fn a_drain_past_its_timeout_says_how_many_requests_it_cut_off() {
     let exit = wait_exit(&mut child).await;
     assert!(exit.success(), "exit status {exit}");
     for request in slow {
-        assert!(request.await.unwrap().is_err(), "cut off");
+        match request.await.unwrap() {
+            Err(_) => {}
+            Ok(response) => panic!(
+                "not cut off: {} {:?}",
+                response.status(),
+                response.text().await
+            ),
+        }
     }
     let mut logs = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut logs).unwrap();
