@@ -50,7 +50,7 @@ pub struct Application {
     port: u16,
     server: Server,
     /// `/metrics` on a listener of its own (`server.metrics_port`), when set.
-    metrics: Option<(u16, Server)>,
+    metrics: Option<Server>,
     db: DatabaseConnection,
     /// The connection housekeeping uses.
     maintenance: Db,
@@ -220,11 +220,6 @@ impl Application {
         self.port
     }
 
-    /// The port `/metrics` is served on when `server.metrics_port` gives it a listener.
-    pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics.as_ref().map(|(port, _)| *port)
-    }
-
     /// Serves until SIGTERM or SIGINT; then, for `server.shutdown_delay_ms` (cut short by a
     /// second signal), keeps serving while readiness fails and every response closes its
     /// connection; then stops accepting, lets in-flight requests finish (up to
@@ -257,7 +252,7 @@ impl Application {
         });
         let maintenance = tokio::spawn(maintain(self.maintenance, self.throttle.clone()));
         // The metrics listener runs until the service has stopped (scrapes see the drain).
-        let metrics = self.metrics.map(|(_, server)| {
+        let metrics = self.metrics.map(|server| {
             let handle = server.handle();
             tokio::spawn(server);
             handle
@@ -299,7 +294,7 @@ fn metrics_server(
     host: &str,
     port: u16,
     sources: web::Data<PoolSources>,
-) -> Result<(u16, Server), StartupError> {
+) -> Result<Server, StartupError> {
     let address = format!("{host}:{port}");
     let bind_error = |source| StartupError::Bind {
         address: address.clone(),
@@ -319,7 +314,7 @@ fn metrics_server(
     .map_err(bind_error)?
     .run();
     tracing::info!(address = %format!("{host}:{port}"), "metrics listening");
-    Ok((port, server))
+    Ok(server)
 }
 
 /// Set once SIGTERM or SIGINT has come: the process is on its way out, so `/health/ready`

@@ -40,29 +40,30 @@ impl From<DbErr> for PersistenceError {
             let violated = postgres_constraint(&error).unwrap_or_else(|| sqlite_violated(&message));
             return PersistenceError::Conflict(violated);
         }
+        let message = error.to_string();
         if matches!(
             error.sql_err(),
             Some(SqlErr::ForeignKeyConstraintViolation(_))
-        ) || error.to_string().contains("FOREIGN KEY constraint failed")
+        ) || message.contains("FOREIGN KEY constraint failed")
         {
-            return PersistenceError::Referenced(error.to_string());
+            return PersistenceError::Referenced(message);
         }
         let code = postgres_code(&error);
         if code.as_deref() == Some(QUERY_CANCELED) {
-            return PersistenceError::TimedOut(error.to_string());
+            return PersistenceError::TimedOut(message);
         }
-        if matches!(code.as_deref(), Some(UNDEFINED_TABLE | UNDEFINED_COLUMN)) || {
-            let message = error.to_string();
-            message.contains("no such table: ") || message.contains("no such column: ")
-        } {
-            return PersistenceError::SchemaBehind(error.to_string());
+        if matches!(code.as_deref(), Some(UNDEFINED_TABLE | UNDEFINED_COLUMN))
+            || message.contains("no such table: ")
+            || message.contains("no such column: ")
+        {
+            return PersistenceError::SchemaBehind(message);
         }
         if is_unavailable(&error) {
-            return PersistenceError::Unavailable(error.to_string());
+            return PersistenceError::Unavailable(message);
         }
         match error {
             DbErr::RecordNotFound(_) => PersistenceError::NotFound,
-            other => PersistenceError::Unexpected(other.to_string()),
+            _ => PersistenceError::Unexpected(message),
         }
     }
 }

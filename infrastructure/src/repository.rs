@@ -367,11 +367,12 @@ where
         let Some(primary) = E::PrimaryKey::iter().next().map(|k| k.into_column()) else {
             return self.delete(key, expected).await;
         };
-        let mut delete = E::delete_many().filter(self.by_id(key.clone()));
+        // The row to delete: its key, the scope, and the version `If-Match` expects.
+        let mut target = self.by_id(key.clone());
         if let (Some(version), Some(expected)) = (E::version_column(), expected) {
-            delete = delete.filter(version.is_in(expected.iter().copied()));
+            target = target.add(version.is_in(expected.iter().copied()));
         }
-        let delete = delete.into_query();
+        let delete = E::delete_many().filter(target.clone()).into_query();
         let now = now();
         // The referring rows' update, for the keys `deleted` names.
         let clearing = |referring: &Referring, deleted: SelectStatement| {
@@ -428,16 +429,8 @@ where
                     let keys = E::find()
                         .select_only()
                         .column(primary)
-                        .filter(self.by_id(key.clone()))
+                        .filter(target.clone())
                         .into_query();
-                    let keys = match (E::version_column(), expected) {
-                        (Some(version), Some(expected)) => {
-                            let mut keys = keys;
-                            keys.and_where(version.is_in(expected.iter().copied()));
-                            keys
-                        }
-                        _ => keys,
-                    };
                     transaction
                         .execute_raw(backend.build(&clearing(referring, keys)))
                         .await?;

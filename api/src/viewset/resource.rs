@@ -207,13 +207,12 @@ pub trait Writable: Resource {
                 .entry(parent.name.to_string())
                 .or_insert_with(|| key_json(key));
         }
-        let taken = unique::sent(ctx.fields(), &object);
         let mut values =
             match relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, false)
                 .await
             {
                 Err(ApiError::Validation(errors)) => {
-                    return Err(unique::with_taken::<Self>(ctx, errors, &taken, None).await);
+                    return Err(unique::with_taken::<Self>(ctx, errors, &body, None).await);
                 }
                 checked => checked?,
             };
@@ -278,12 +277,11 @@ async fn write<R: Writable>(ctx: &Ctx<'_>, body: Bytes, partial: bool) -> ApiRes
     check_object::<R>(ctx).await?;
     let checked = match body::object(&body) {
         Ok(object) => {
-            let taken = unique::sent(ctx.fields(), &object);
             match relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, partial)
                 .await
             {
                 Err(ApiError::Validation(errors)) => {
-                    Err(unique::with_taken::<R>(ctx, errors, &taken, Some(id.clone())).await)
+                    Err(unique::with_taken::<R>(ctx, errors, &body, Some(id.clone())).await)
                 }
                 checked => checked,
             }

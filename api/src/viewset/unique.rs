@@ -37,36 +37,32 @@ pub(super) fn field_error<'a, R: Resource>(
     }
 }
 
-/// The unique text fields a body sends, each with its value as it would be stored.
-pub(super) fn sent<'f>(fields: &'f Fields, body: &Map<String, Json>) -> Vec<(&'f Field, String)> {
-    fields
-        .fields
-        .iter()
-        .filter(|field| field.unique.is_some())
-        .filter_map(|field| match field.clean(body.get(field.name)?.clone()) {
-            Ok(Json::String(value)) => Some((field, value)),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A body refused for other reasons: as DRF's `UniqueValidator` runs beside the other
 /// validators, a unique value another row (not `except`) holds is reported with them. Only on
-/// this error path: a valid write is one statement, and the unique index decides it.
+/// this error path (the body, already parsed once, is read again here): a valid write is one
+/// statement, and the unique index decides it.
 pub(super) async fn with_taken<R: Resource>(
     ctx: &Ctx<'_>,
     mut errors: FieldErrors,
-    sent: &[(&Field, String)],
+    body: &[u8],
     except: Option<<R::Entity as Table>::Key>,
 ) -> ApiError {
+    let Ok(body) = serde_json::from_slice::<Map<String, Json>>(body) else {
+        return ApiError::Validation(errors);
+    };
     let everywhere = Repository::<R::Entity>::new(ctx.db(), Condition::all());
-    for (field, value) in sent {
+    for field in ctx.fields().fields.iter().filter(|f| f.unique.is_some()) {
         if errors.contains(field.name) {
             continue;
         }
+        // The value as it would be stored (trimmed), if the field itself is valid.
+        let Some(Ok(Json::String(value))) = body.get(field.name).map(|v| field.clean(v.clone()))
+        else {
+            continue;
+        };
         let ignoring_case = field.unique == Some(Unique::IgnoringCase);
         match everywhere
-            .holds(field.column, value, ignoring_case, except.clone())
+            .holds(field.column, &value, ignoring_case, except.clone())
             .await
         {
             Ok(true) => errors.add(field.name, message(R::NAME, field.name)),

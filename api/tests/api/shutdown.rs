@@ -3,7 +3,7 @@
 //! are surely in flight when the signal lands. With `server.shutdown_delay_ms`, clients are
 //! first turned away without being cut off.
 
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,11 +62,16 @@ struct Served {
 }
 
 async fn serve_behind_proxy(env: &[(&str, &str)]) -> Option<Served> {
+    serve_behind_proxy_logging(env, Stdio::null()).await
+}
+
+/// The same, with the logs (standard output) going to `stdout`.
+async fn serve_behind_proxy_logging(env: &[(&str, &str)], stdout: Stdio) -> Option<Served> {
     let database = TestDatabase::create(Backend::Postgres).await?;
     let proxy = Proxy::start(host_port(&database.url)).await;
     let port = free_port();
     let through_proxy = via(&database.url, &format!("127.0.0.1:{}", proxy.port));
-    let child = start(&through_proxy, port, env);
+    let child = start_with_output(&through_proxy, port, env, stdout);
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}");
     wait_ready(&client, &url).await;
@@ -261,26 +266,25 @@ async fn another_signal_while_draining_stops_at_once() {
 /// off, and says how many in a WARN line: an operator sees that requests were dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_past_its_timeout_says_how_many_requests_it_cut_off() {
-    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
-        return;
-    };
-    let proxy = Proxy::start(host_port(&database.url)).await;
-    let port = free_port();
-    let through_proxy = via(&database.url, &format!("127.0.0.1:{}", proxy.port));
-    let mut child = start_with_output(
-        &through_proxy,
-        port,
+    let Some(Served {
+        _database,
+        proxy,
+        mut child,
+        client,
+        url,
+    }) = serve_behind_proxy_logging(
         &[
             ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "1"),
             ("APP__DATABASE__STATEMENT_TIMEOUT_MS", "0"),
             ("APP__SERVER__REQUEST_TIMEOUT_MS", "120000"),
             ("APP__LOG__FORMAT", "json"),
         ],
-        std::process::Stdio::piped(),
-    );
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}");
-    wait_ready(&client, &url).await;
+        Stdio::piped(),
+    )
+    .await
+    else {
+        return;
+    };
     // Connections opened and leased before the database slows down (as in the test above).
     for _ in 0..2 {
         let warm = client.get(format!("{url}/items/")).send().await.unwrap();
