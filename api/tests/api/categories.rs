@@ -23,7 +23,7 @@ on_both_databases!(
     deleting_a_referenced_category_is_a_409_that_deletes_nothing,
 );
 
-/// The foreign key refuses the delete, answered in DESIGN's words with the count of items
+/// The foreign key refuses the delete, answered with the count of items
 /// that protect the category; nothing is deleted.
 async fn deleting_a_referenced_category_is_a_409_that_deletes_nothing(app: TestApp) {
     let created = app

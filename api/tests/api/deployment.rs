@@ -1,4 +1,4 @@
-//! What real deployments rely on (DESIGN §13): the client address behind trusted proxies,
+//! What real deployments rely on (docs/deployment.md): the client address behind trusted proxies,
 //! allowed hosts, production's explicit database URL, and throttling shared by replicas
 //! through Redis, including Redis failing.
 

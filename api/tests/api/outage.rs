@@ -288,7 +288,8 @@ async fn ready_again_and_serving(app: &TestApp, path: &str, reads: usize) {
 /// A stall (connections open, nothing answered) fails requests on warm connections at the
 /// statement timeout plus a second, not at the request timeout: a connection that sent a
 /// statement and hears nothing past the time the database would have cancelled it is given
-/// up. (DESIGN: database unavailable, 503 within the timeout, never a hang.)
+/// up. (A database that does not answer is a 503 within the timeout, never a hang:
+/// docs/operations.md.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stall_fails_requests_at_the_statement_timeout_not_the_request_timeout() {
     let Some((app, proxy)) = spawn_behind_proxy_with(false, |settings| {

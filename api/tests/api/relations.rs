@@ -1,6 +1,6 @@
-//! Relations (DESIGN section 12), over HTTP on both databases: `Item.category` (nullable,
+//! Relations (docs/architecture.md, "Relations"), over HTTP on both databases: `Item.category` (nullable,
 //! protect) and a test-only `/reviews/` resource whose `item` is required (cascade) and whose
-//! `category` is optional (set_null). Every error of the section is in the table of
+//! `category` is optional (set_null). Every error a relation can answer is in the table of
 //! `every_relation_error_in_drf_words_changes_nothing`.
 
 use std::collections::HashSet;
@@ -250,7 +250,7 @@ async fn seed_clients_keep_working_and_see_category_null(app: TestApp) {
     assert_eq!(deleted.status(), 204);
 }
 
-/// Each request gets exactly the answer DESIGN section 12 gives, and stores nothing.
+/// Each request gets DRF's answer, word for word, and stores nothing.
 async fn every_relation_error_in_drf_words_changes_nothing(app: TestApp) {
     let tools = app.category("Tools").await;
     let item = app.item_in("Hammer", Some(tools)).await;
@@ -1090,7 +1090,7 @@ async fn creating_items_while_their_category_is_deleted_leaves_no_dangling_key(a
 }
 
 /// A category is deleted while its only item is: whatever the interleaving, the category's
-/// delete succeeds or is section 12's 409 (never a refusal that names no referring row), and
+/// delete succeeds or is the protect rule's 409 (never a refusal that names no referring row), and
 /// then a second delete succeeds.
 async fn deleting_a_category_while_its_last_item_goes_is_a_delete_or_the_409(app: TestApp) {
     for round in 0..10 {
