@@ -50,9 +50,10 @@ pub enum ApiError {
     /// Well-formed, but cannot be processed (422).
     #[error("unprocessable: {0}")]
     Unprocessable(String),
-    /// The request ran past `server.request_timeout_ms`.
+    /// The request ran past `server.request_timeout_ms`; `write_sent`: after sending a write
+    /// the database does not bound, which may still be applied.
     #[error("request timed out")]
-    Timeout,
+    Timeout { write_sent: bool },
     /// The request's body did not arrive within `server.request_timeout_ms` (408).
     #[error("request body timed out")]
     BodyTimeout,
@@ -155,7 +156,12 @@ impl ApiError {
                 format!("Request was throttled. Expected available in {wait_secs} second{plural}.")
             }
             ApiError::Unprocessable(detail) => detail.clone(),
-            ApiError::Timeout => "The request took too long to process; try again later.".into(),
+            ApiError::Timeout { write_sent: false } => {
+                "The request took too long to process; try again later.".into()
+            }
+            ApiError::Timeout { write_sent: true } => {
+                "The request took too long to process; its change may still be applied.".into()
+            }
             ApiError::BodyTimeout => "The request body did not arrive in time.".into(),
             ApiError::InProgress => {
                 "A request with this Idempotency-Key is still being processed; retry later.".into()
@@ -187,7 +193,7 @@ impl ResponseError for ApiError {
             ApiError::PermissionDenied => StatusCode::FORBIDDEN,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_)
@@ -215,7 +221,9 @@ impl ResponseError for ApiError {
                 "the database schema is behind this build: run the migrations"
             ),
             ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "internal error"),
-            ApiError::Timeout => tracing::warn!("request timed out"),
+            ApiError::Timeout { write_sent } => {
+                tracing::warn!(write_sent, "request timed out")
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -226,7 +234,7 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(_)
             | ApiError::DatabaseTimeout(_)
             | ApiError::SchemaBehind(_)
-            | ApiError::Timeout
+            | ApiError::Timeout { write_sent: false }
             | ApiError::InProgress
             | ApiError::ThrottleUnavailable => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));

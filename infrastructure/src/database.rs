@@ -1,9 +1,11 @@
 //! Connecting to SQLite or PostgreSQL by URL, with the pool and timeouts from configuration,
 //! and the per-worker handle requests use ([`Db`]).
 
+mod deadline;
 mod handle;
 mod lease;
 
+pub use deadline::{Within, within};
 pub(crate) use handle::EXPLAIN;
 pub use handle::{Db, Wire};
 pub use lease::{CHECK_AFTER, PoolStats};

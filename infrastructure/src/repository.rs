@@ -424,6 +424,7 @@ where
                 !self.db.query_all_raw(statement).await?.is_empty()
             }
             _ => {
+                self.db.sending_write();
                 let transaction = self.db.shared().begin().await?;
                 for referring in clear {
                     let keys = E::find()

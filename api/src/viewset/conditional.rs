@@ -122,6 +122,16 @@ pub fn if_match_fails(request: &HttpRequest, current: &str) -> bool {
     tags != ["*"] && !tags.contains(&current)
 }
 
+/// Whether `If-None-Match` names the row at `version`, as a write compares it: weakly, and an
+/// expanded tag by its version (as `If-Match` on a write reads it).
+pub fn names_version(request: &HttpRequest, version: i64) -> bool {
+    request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .flat_map(tags)
+        .any(|tag| tag == "*" || version_of(tag.trim_start_matches("W/")) == Some(version))
+}
+
 /// Whether `If-None-Match` matches `current` (weak comparison), i.e. the client's copy is fresh.
 pub fn not_modified(request: &HttpRequest, current: &str) -> bool {
     request
@@ -205,6 +215,14 @@ mod tests {
             &TestRequest::default().to_http_request(),
             "\"3\""
         ));
+        // A write compares versions: an expanded tag names its version.
+        let expanded = expanded_etag(3, b"{}");
+        assert!(names_version(&request(&expanded), 3));
+        assert!(names_version(&request(&format!("W/{expanded}")), 3));
+        assert!(names_version(&request("\"1\", W/\"3\""), 3));
+        assert!(names_version(&request("*"), 3));
+        assert!(!names_version(&request(&expanded), 4));
+        assert!(!names_version(&request("\"3.hX\""), 3));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::resource::{Resource, Writable};
 use super::{Ctx, body, idempotency};
 use crate::error::{ApiError, ApiResult};
 use crate::security;
+use infrastructure::database::{Within, within};
 
 async fn handle<R: Resource>(
     request: &HttpRequest,
@@ -50,14 +51,17 @@ async fn admit<R: Resource>(request: &HttpRequest) -> ApiResult<Ctx<'_>> {
     Ok(ctx)
 }
 
-/// The action, within the request timeout.
+/// The action, within the request timeout; one that has sent a write the database bounds
+/// is let finish, so that its answer says what became of the write.
 async fn run(ctx: &Ctx<'_>, action: impl AsyncFnOnce(&Ctx<'_>) -> ApiResult) -> ApiResult {
-    tokio::time::timeout(ctx.state.request_timeout, async move {
+    let action = async move {
         ctx.check_parent().await?;
         action(ctx).await
-    })
-    .await
-    .unwrap_or(Err(ApiError::Timeout))
+    };
+    match within(ctx.state.request_timeout, action).await {
+        Within::Done(result) => result,
+        Within::TimedOut { write_sent } => Err(ApiError::Timeout { write_sent }),
+    }
 }
 
 pub async fn list<R: Resource>(request: HttpRequest) -> ApiResult {

@@ -19,15 +19,21 @@ use crate::error::{ApiError, ApiResult};
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// The key of the request, if it carries one; at most 255 visible ASCII characters.
+/// The key of the request, if it carries one; at most 255 visible ASCII characters, in one
+/// header (two could each be read as the key by a proxy and by the service).
 fn key(ctx: &Ctx<'_>) -> ApiResult<Option<String>> {
-    let Some(value) = ctx.request.headers().get(&IDEMPOTENCY_KEY) else {
+    let mut values = ctx.request.headers().get_all(&IDEMPOTENCY_KEY);
+    let Some(value) = values.next() else {
         return Ok(None);
     };
     let bytes = value.as_bytes();
-    if bytes.is_empty() || bytes.len() > 255 || !bytes.iter().all(|b| (0x21..=0x7e).contains(b)) {
+    if values.next().is_some()
+        || bytes.is_empty()
+        || bytes.len() > 255
+        || !bytes.iter().all(|b| (0x21..=0x7e).contains(b))
+    {
         return Err(ApiError::BadRequest(
-            "Idempotency-Key must be 1 to 255 visible ASCII characters.".into(),
+            "Idempotency-Key must be one header of 1 to 255 visible ASCII characters.".into(),
         ));
     }
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))

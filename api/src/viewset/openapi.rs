@@ -161,7 +161,8 @@ pub fn error(description: &str) -> ResponseBuilder {
 fn unavailable() -> ResponseBuilder {
     error(
         "The database is unavailable, or the request ran past the configured time limit; \
-         `Retry-After` says when to retry.",
+         `Retry-After` says when to retry. Without it, the request's change may still be \
+         applied (the database does not bound its statements' time).",
     )
     .header("Retry-After", header("Seconds to wait."))
 }

@@ -18,7 +18,7 @@ use sea_orm::{ActiveModelTrait, Condition, EntityName, EntityTrait, IntoActiveMo
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::conditional::{Precondition, etag, if_match_fails, not_modified};
+use super::conditional::{Precondition, names_version};
 use super::pagination::{self, ListRequest, Pagination};
 use super::relations::{self, Graph, Relation};
 use super::{Ctx, body, respond, unique};
@@ -310,8 +310,11 @@ async fn precondition<R: Resource>(ctx: &Ctx<'_>) -> ApiResult<Precondition> {
     let Some(version) = Repository::<R::Entity>::version_of(&model) else {
         return Ok(if_match);
     };
-    let tag = etag(version);
-    if if_match_fails(ctx.request, &tag) || not_modified(ctx.request, &tag) {
+    let if_match_fails = match &if_match {
+        Precondition::Versions(versions) => !versions.contains(&version),
+        Precondition::None | Precondition::Any => false,
+    };
+    if if_match_fails || names_version(ctx.request, version) {
         return Err(ApiError::PreconditionFailed);
     }
     Ok(Precondition::Versions(vec![version]))

@@ -173,6 +173,32 @@ async fn preconditions_hold_on_reads_and_if_none_match_on_writes(app: TestApp) {
         "a tag of another version does not match"
     );
     assert_eq!(other.headers()["etag"], "\"2\"");
+    // The tag of an expanded read names the row's version to a write's If-Match and
+    // If-None-Match alike: the row at version 2 matches it, so If-None-Match refuses and
+    // If-Match (with any other If-None-Match) lets the write through.
+    let expanded_tag = app.get(&format!("{path}?expand=category")).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(expanded_tag.starts_with("\"2.h"), "{expanded_tag}");
+    let refused = app
+        .request(Method::PATCH, &path)
+        .header("if-none-match", format!("W/{expanded_tag}"))
+        .json(&json!({"price": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 412);
+    let both = app
+        .request(Method::PATCH, &path)
+        .header("if-match", &expanded_tag)
+        .header("if-none-match", "\"1\"")
+        .json(&json!({"price": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status(), 200);
+    assert_eq!(both.headers()["etag"], "\"3\"");
     let missing = app
         .request(Method::DELETE, "/items/999999")
         .header("if-none-match", "*")

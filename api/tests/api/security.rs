@@ -372,6 +372,23 @@ async fn idempotency_keys_replay_and_refuse_mismatches(backend: Backend) {
         .json(&item())
         .send();
     assert_eq!(bad_key.await.unwrap().status(), 400);
+    // Two keys in one request: neither is taken (a proxy might have read the other), nothing
+    // is created.
+    let before = app.ids("/items/?page_size=1000").await.len();
+    let two_keys = app
+        .request(Method::POST, "/items/")
+        .header("idempotency-key", "order-3")
+        .header("idempotency-key", "order-4")
+        .json(&item())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two_keys.status(), 400);
+    assert_eq!(
+        two_keys.json::<Value>().await.unwrap(),
+        json!({"detail": "Idempotency-Key must be one header of 1 to 255 visible ASCII characters."})
+    );
+    assert_eq!(app.ids("/items/?page_size=1000").await.len(), before);
     // Keys are scoped to the caller: the same key from a token is another key.
     let key = token(&app, "scoped").await;
     let scoped = app

@@ -4,16 +4,17 @@
 //! request. A test-only resource whose `get_queryset` sleeps in the database (`pg_sleep`, for
 //! as long as the row's `seconds` say) makes the slow statement.
 //!
-//! PostgreSQL only: SQLite has no server-side statement timeout (its statements run in the
-//! service's own process), so there is nothing to test there.
+//! The statement timeout is PostgreSQL's: SQLite has none (its statements run in the
+//! service's own process). The request timeout's treatment of writes is tested on both.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use api::viewset::{Ctx, Resource, Router};
 use domain::query::Filtering;
+use reqwest::Method;
 use sea_orm::sea_query::Expr;
-use sea_orm::{Condition, ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{Condition, ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -230,4 +231,141 @@ async fn nap_runs(db: &DatabaseConnection) -> i64 {
         .unwrap()
         .unwrap();
     row.try_get::<i64>("", "runs").unwrap()
+}
+
+/// `server.request_timeout_ms` and writes: a request whose write is waiting at the database
+/// when the timeout passes is let finish, and answers with what became of the write, never
+/// a 503 for a row that was then stored (a client retrying it would create twice). The
+/// database bounds that wait: SQLite's busy timeout, PostgreSQL's statement timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_past_the_request_timeout_answers_its_outcome_on_sqlite() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        |s| {
+            s.server.request_timeout_ms = 1000;
+            s.database.statement_timeout_ms = 500;
+            s.database.sqlite_busy_timeout_ms = 5000;
+        },
+        api::resources::register,
+    )
+    .await
+    .unwrap();
+    // Another connection's write transaction holds the database until 1.5 s.
+    let db = app.db().await;
+    let lock = db.begin().await.unwrap();
+    lock.execute_unprepared("DELETE FROM items WHERE id = -1")
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        lock.commit().await.unwrap();
+    });
+    let started = Instant::now();
+    let response = app
+        .post_item(&json!({"name": "late", "description": "", "price": 1}))
+        .await;
+    let elapsed = started.elapsed();
+    release.await.unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    assert!(elapsed >= Duration::from_millis(1400), "after {elapsed:?}");
+    assert_eq!(app.ids("/items/?name=late").await.len(), 1);
+}
+
+/// The same on PostgreSQL, through a nested create: its first statement (is the category
+/// there?) waits 0.8 s on a lock of `categories`, then its insert waits on a lock of `items`
+/// until 2.4 s: past the request timeout (2 s), within its own statement timeout (1.9 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_past_the_request_timeout_answers_its_outcome_on_postgres() {
+    let Some(app) = spawn_app_with(
+        Backend::Postgres,
+        |s| {
+            s.server.request_timeout_ms = 2000;
+            s.database.statement_timeout_ms = 1900;
+        },
+        api::resources::register,
+    )
+    .await
+    else {
+        return;
+    };
+    let category = app
+        .send_json(Method::POST, "/categories/", &json!({"name": "Tools"}))
+        .await;
+    assert_eq!(category.status(), 201);
+    let category = category.json::<Value>().await.unwrap()["id"].clone();
+    let (categories, items) = (app.db().await, app.db().await);
+    let categories = categories.begin().await.unwrap();
+    categories
+        .execute_unprepared("LOCK TABLE categories IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let items = items.begin().await.unwrap();
+    items
+        .execute_unprepared("LOCK TABLE items IN SHARE MODE")
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        categories.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        items.commit().await.unwrap();
+    });
+    let started = Instant::now();
+    let response = app
+        .send_json(
+            Method::POST,
+            &format!("/categories/{category}/items/"),
+            &json!({"name": "late", "description": "", "price": 1}),
+        )
+        .await;
+    let elapsed = started.elapsed();
+    release.await.unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    assert!(elapsed >= Duration::from_millis(2300), "after {elapsed:?}");
+    assert_eq!(app.ids("/items/?name=late").await.len(), 1);
+}
+
+/// With `database.statement_timeout_ms = 0` nothing bounds a write's wait: the request is cut
+/// off at its timeout all the same (never a hang), and its 503 says the change may still be
+/// applied, without `Retry-After`. (Whether it is depends on how far it had gone: a statement
+/// this connection had not prepared yet waits on the lock before its insert was even sent.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cut_off_with_no_statement_timeout_says_it_may_still_apply() {
+    let Some(app) = spawn_app_with(
+        Backend::Postgres,
+        |s| {
+            s.server.request_timeout_ms = 1000;
+            s.database.statement_timeout_ms = 0;
+        },
+        api::resources::register,
+    )
+    .await
+    else {
+        return;
+    };
+    let db = app.db().await;
+    let items = db.begin().await.unwrap();
+    items
+        .execute_unprepared("LOCK TABLE items IN SHARE MODE")
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        items.commit().await.unwrap();
+    });
+    let started = Instant::now();
+    let response = app
+        .post_item(&json!({"name": "late", "description": "", "price": 1}))
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_none());
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "The request took too long to process; its change may still be applied."})
+    );
+    assert!(elapsed < Duration::from_millis(1400), "after {elapsed:?}");
+    release.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.ids("/items/?name=late").await.len() <= 1);
 }

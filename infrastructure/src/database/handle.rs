@@ -10,6 +10,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, Statement,
 };
 
+use super::deadline;
 use super::lease::{Fetch, Fetched, Leases, PoolStats};
 use crate::repository::Statements;
 
@@ -102,6 +103,18 @@ impl Db {
         &self.shared
     }
 
+    /// Notes a write about to go out on `shared` (a transaction of the repository's own).
+    pub fn sending_write(&self) {
+        deadline::sending_write(self.leases.as_ref().is_none_or(|leases| leases.bounded()));
+    }
+
+    /// SQLite, which bounds every write by its busy timeout: notes one about to go out.
+    fn sqlite_sends(sql: &str) {
+        if !is_read(sql) {
+            deadline::sending_write(true);
+        }
+    }
+
     /// Runs one statement on a lent connection. A read (`SELECT`) whose connection failed
     /// is run once more on another: the first failure after a database restart costs
     /// nothing, and a read changes nothing if it did reach the database. A statement the
@@ -114,7 +127,9 @@ impl Db {
         fetch: Option<Fetch>,
     ) -> Result<Fetched, DbErr> {
         if !is_read(&statement.sql) {
-            return leases.lease().await?.run(statement, fetch).await;
+            let mut lease = leases.lease().await?;
+            deadline::sending_write(leases.bounded());
+            return lease.run(statement, fetch).await;
         }
         let mut lease = leases.lease().await?;
         match lease.run(statement.clone(), fetch).await {
@@ -147,6 +162,7 @@ impl ConnectionTrait for Db {
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
         self.count();
         let Some(leases) = &self.leases else {
+            Self::sqlite_sends(&statement.sql);
             return self.shared.execute_raw(statement).await;
         };
         match Self::run(leases, statement, None).await? {
@@ -163,6 +179,7 @@ impl ConnectionTrait for Db {
             }
             None => {
                 self.count();
+                Self::sqlite_sends(sql);
                 self.shared.execute_unprepared(sql).await
             }
         }
@@ -171,6 +188,7 @@ impl ConnectionTrait for Db {
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.count();
         let Some(leases) = &self.leases else {
+            Self::sqlite_sends(&statement.sql);
             return self.shared.query_one_raw(statement).await;
         };
         match Self::run(leases, statement, Some(Fetch::One)).await? {
@@ -182,6 +200,7 @@ impl ConnectionTrait for Db {
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.count();
         let Some(leases) = &self.leases else {
+            Self::sqlite_sends(&statement.sql);
             return self.shared.query_all_raw(statement).await;
         };
         match Self::run(leases, statement, Some(Fetch::All)).await? {

@@ -144,6 +144,12 @@ impl Leases {
         }
     }
 
+    /// Whether the database ends every statement in time (`database.statement_timeout_ms`,
+    /// and the stall deadline past it).
+    pub(super) fn bounded(&self) -> bool {
+        self.deadline.is_some()
+    }
+
     /// A connection for one statement: a kept one (checked if it sat idle), else the pool's.
     pub async fn lease(self: &Arc<Self>) -> Result<Lease, DbErr> {
         let permit = match self.permits.clone().try_acquire_owned() {
