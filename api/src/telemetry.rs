@@ -13,6 +13,7 @@ use std::io::Write;
 
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Directive;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -67,8 +68,17 @@ pub fn init(settings: &LogSettings) -> Result<WorkerGuard, SettingsError> {
         }
         Err(_) => ("log.level", settings.level.clone()),
     };
-    let (targets, env) =
-        filter(&directives).map_err(|e| SettingsError(format!("{source}: {e}")))?;
+    let (targets, env) = filter(&directives).map_err(|e| {
+        // Name the directive at fault, not only what is wrong with it.
+        let culprit = directives
+            .split(',')
+            .map(str::trim)
+            .find(|d| !d.is_empty() && d.parse::<Directive>().is_err());
+        SettingsError(match culprit {
+            Some(directive) => format!("{source}: \"{directive}\": {e}"),
+            None => format!("{source}: {e}"),
+        })
+    })?;
     let (writer, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(BUFFERED_LINES)
         .lossy(true)

@@ -266,7 +266,8 @@ fn stderr_lines(output: &Output) -> Vec<String> {
 }
 
 /// `RUST_LOG` replaces `log.level` and gets its checks: an empty value or a bare word that
-/// is not a level would start a service that logs nothing at all.
+/// is not a level would start a service that logs nothing at all. A malformed directive stops
+/// start-up in one line that quotes it.
 #[test]
 fn a_rust_log_that_would_silence_every_line_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -276,6 +277,18 @@ fn a_rust_log_that_would_silence_every_line_stops_start_up() {
         let lines = stderr_lines(&output);
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].contains("RUST_LOG"), "{lines:?}");
+    }
+    // A malformed target directive is named, whichever source it comes from.
+    for (key, value) in [
+        ("RUST_LOG", "info,api=loud"),
+        ("APP__LOG__LEVEL", "warn, sqlx=noisy"),
+    ] {
+        let output = run_binary(dir.path(), &[], &[(key, value)]);
+        assert!(!output.status.success(), "{key}={value:?}");
+        let lines = stderr_lines(&output);
+        let culprit = value.rsplit(',').next().unwrap().trim();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains(&format!("\"{culprit}\"")), "{lines:?}");
     }
 }
 
