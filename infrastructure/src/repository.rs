@@ -136,12 +136,17 @@ where
     }
 
     fn by_id(&self, key: E::Key) -> Condition {
+        Self::key_is(key).add(self.scope.clone())
+    }
+
+    /// `WHERE key`, whatever the scope.
+    fn key_is(key: E::Key) -> Condition {
         let id: Id<E> = key.into();
         let mut condition = Condition::all();
         for (column, value) in E::PrimaryKey::iter().zip(id.into_value_tuple()) {
             condition = condition.add(column.into_column().eq(value));
         }
-        condition.add(self.scope.clone())
+        condition
     }
 
     /// The values of `WHERE key AND scope [AND version IN expected]`, in the order `by_id`
@@ -474,12 +479,7 @@ where
         };
         let mut query = E::find().filter(same);
         if let Some(key) = except {
-            let id: Id<E> = key.into();
-            let mut this = Condition::all();
-            for (column, value) in E::PrimaryKey::iter().zip(id.into_value_tuple()) {
-                this = this.add(column.into_column().eq(value));
-            }
-            query = query.filter(this.not());
+            query = query.filter(Self::key_is(key).not());
         }
         Ok(query.one(self.db).await?.is_some())
     }

@@ -93,6 +93,14 @@ impl Precondition {
         Precondition::Versions(versions)
     }
 
+    /// Whether a row at `version` meets it.
+    pub fn admits(&self, version: i64) -> bool {
+        match self {
+            Precondition::Versions(versions) => versions.contains(&version),
+            Precondition::None | Precondition::Any => true,
+        }
+    }
+
     /// The versions a compare-and-set must find, or `None` for an unconditional write.
     pub fn expected(&self) -> Option<&[i64]> {
         match self {
@@ -182,6 +190,9 @@ mod tests {
         let tag = expanded_etag(7, b"{}");
         assert!(tag.starts_with("\"7.h") && tag.len() == 21, "{tag}");
         assert_eq!(precondition(&tag), Precondition::Versions(vec![7]));
+        assert!(precondition(&tag).admits(7) && !precondition(&tag).admits(8));
+        assert!(Precondition::Any.admits(8) && Precondition::None.admits(8));
+        assert!(!Precondition::Versions(vec![]).admits(7));
         assert_eq!(
             precondition(&format!("\"2\", {tag}")),
             Precondition::Versions(vec![2, 7])

@@ -16,7 +16,7 @@ use domain::query::Value;
 use infrastructure::repository::{Page, Repository, Table, Written, active_model};
 use sea_orm::{ActiveModelTrait, Condition, EntityName, EntityTrait, IntoActiveModel};
 use serde::Serialize;
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 
 use super::conditional::{Precondition, names_version};
 use super::pagination::{self, ListRequest, Pagination};
@@ -207,15 +207,7 @@ pub trait Writable: Resource {
                 .entry(parent.name.to_string())
                 .or_insert_with(|| key_json(key));
         }
-        let mut values =
-            match relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, false)
-                .await
-            {
-                Err(ApiError::Validation(errors)) => {
-                    return Err(unique::with_taken::<Self>(ctx, errors, &body, None).await);
-                }
-                checked => checked?,
-            };
+        let mut values = checked_body::<Self>(ctx, object, false, &body, None).await?;
         if let Some((parent, key)) = &ctx.parent {
             let sent: Vec<_> = relations::sent_keys(ctx.relations(), &values)
                 .into_iter()
@@ -270,22 +262,30 @@ pub trait Writable: Resource {
     }
 }
 
+/// A write's body checked against the resource's fields and relations; refused, with any
+/// unique value another row (not `except`) holds reported beside its other errors.
+async fn checked_body<R: Resource>(
+    ctx: &Ctx<'_>,
+    object: Map<String, Json>,
+    partial: bool,
+    body: &[u8],
+    except: Option<<R::Entity as Table>::Key>,
+) -> ApiResult<Map<String, Json>> {
+    match relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, partial).await {
+        Err(ApiError::Validation(errors)) => {
+            Err(unique::with_taken::<R>(ctx, errors, body, except).await)
+        }
+        checked => checked,
+    }
+}
+
 /// PUT and PATCH: check the body (a 404 first if the row is missing and the body is
 /// bad, as in DRF), then one conditional write.
 async fn write<R: Writable>(ctx: &Ctx<'_>, body: Bytes, partial: bool) -> ApiResult {
     let id = ctx.path_id::<R>()?;
     check_object::<R>(ctx).await?;
     let checked = match body::object(&body) {
-        Ok(object) => {
-            match relations::check_body(ctx.db(), ctx.fields(), ctx.relations(), object, partial)
-                .await
-            {
-                Err(ApiError::Validation(errors)) => {
-                    Err(unique::with_taken::<R>(ctx, errors, &body, Some(id.clone())).await)
-                }
-                checked => checked,
-            }
-        }
+        Ok(object) => checked_body::<R>(ctx, object, partial, &body, Some(id.clone())).await,
         Err(error) => Err(error),
     };
     let values = not_found_first::<R, _>(ctx, checked).await?;
@@ -310,11 +310,7 @@ async fn precondition<R: Resource>(ctx: &Ctx<'_>) -> ApiResult<Precondition> {
     let Some(version) = Repository::<R::Entity>::version_of(&model) else {
         return Ok(if_match);
     };
-    let if_match_fails = match &if_match {
-        Precondition::Versions(versions) => !versions.contains(&version),
-        Precondition::None | Precondition::Any => false,
-    };
-    if if_match_fails || names_version(ctx.request, version) {
+    if !if_match.admits(version) || names_version(ctx.request, version) {
         return Err(ApiError::PreconditionFailed);
     }
     Ok(Precondition::Versions(vec![version]))
