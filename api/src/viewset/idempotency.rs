@@ -78,18 +78,24 @@ pub async fn create_once(
     let db = &ctx.state.db;
     match idempotency::claim(db, &key_ref).await? {
         Claim::Owner => {
-            let response = create()
+            let (response, body) = create()
                 .await
-                .unwrap_or_else(|error| error.error_response());
-            let stored = store(response).await?;
+                .unwrap_or_else(|error| error.error_response())
+                .into_parts();
+            let body = to_bytes(body)
+                .await
+                .map_err(|_| ApiError::Internal("reading a response body".into()))?;
+            let stored = store(&response, &body);
             if stored.status >= 500 {
                 idempotency::release(db, &key_ref).await?;
             } else {
                 idempotency::complete(db, &key_ref, &stored).await?;
             }
-            Ok(respond(stored, false))
+            // The first answer goes out as it was made, every header kept (a 503's
+            // `Retry-After` among them); a replay has what was stored.
+            Ok(response.set_body(body).map_into_boxed_body())
         }
-        Claim::Replay(stored) => Ok(respond(stored, true)),
+        Claim::Replay(stored) => Ok(replay(stored)),
         Claim::InFlight => Err(ApiError::InProgress),
         Claim::Mismatch => Err(ApiError::Unprocessable(
             "This Idempotency-Key was already used with a different request.".into(),
@@ -97,7 +103,7 @@ pub async fn create_once(
     }
 }
 
-async fn store(response: HttpResponse) -> ApiResult<StoredResponse> {
+fn store(response: &HttpResponse<()>, body: &Bytes) -> StoredResponse {
     let header = |name| {
         response
             .headers()
@@ -105,23 +111,16 @@ async fn store(response: HttpResponse) -> ApiResult<StoredResponse> {
             .and_then(|v| v.to_str().ok())
             .map(String::from)
     };
-    let (status, location, etag) = (
-        response.status().as_u16(),
-        header(header::LOCATION),
-        header(header::ETAG),
-    );
-    let body = to_bytes(response.into_body())
-        .await
-        .map_err(|_| ApiError::Internal("reading a response body".into()))?;
-    Ok(StoredResponse {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        location,
-        etag,
-    })
+    StoredResponse {
+        status: response.status().as_u16(),
+        body: String::from_utf8_lossy(body).into_owned(),
+        location: header(header::LOCATION),
+        etag: header(header::ETAG),
+    }
 }
 
-fn respond(stored: StoredResponse, replayed: bool) -> HttpResponse {
+/// A stored first answer, again.
+fn replay(stored: StoredResponse) -> HttpResponse {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
     response.content_type("application/json");
@@ -133,8 +132,6 @@ fn respond(stored: StoredResponse, replayed: bool) -> HttpResponse {
             response.insert_header((name, value));
         }
     }
-    if replayed {
-        response.insert_header((REPLAYED, HeaderValue::from_static("true")));
-    }
+    response.insert_header((REPLAYED, HeaderValue::from_static("true")));
     response.body(stored.body)
 }

@@ -369,3 +369,50 @@ async fn a_write_cut_off_with_no_statement_timeout_says_it_may_still_apply() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.ids("/items/?name=late").await.len() <= 1);
 }
+
+/// A create with an `Idempotency-Key` whose insert hits the statement timeout answers the
+/// same 503 as one without a key, `Retry-After` included (the insert was rolled back: the
+/// retry is safe), and the retry with that key then creates the row, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_create_past_the_statement_timeout_keeps_its_retry_after() {
+    let Some(app) = spawn_app_with(
+        Backend::Postgres,
+        |s| s.database.statement_timeout_ms = STATEMENT_TIMEOUT_MS,
+        api::resources::register,
+    )
+    .await
+    else {
+        return;
+    };
+    let db = app.db().await;
+    let items = db.begin().await.unwrap();
+    items
+        .execute_unprepared("LOCK TABLE items IN SHARE MODE")
+        .await
+        .unwrap();
+    let body = json!({"name": "keyed", "description": "", "price": 1});
+    let create = || {
+        app.request(Method::POST, "/items/")
+            .header("Idempotency-Key", "late-create")
+            .json(&body)
+            .send()
+    };
+    let response = create().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "The database took too long to answer."})
+    );
+    items.commit().await.unwrap();
+    let retried = create().await.unwrap();
+    assert_eq!(retried.status(), 201);
+    assert!(retried.headers().get("idempotent-replayed").is_none());
+    assert_eq!(app.ids("/items/?name=keyed").await.len(), 1);
+}
