@@ -50,7 +50,7 @@ pub enum TokenCommand {
 /// The OpenAPI document as the service built with `settings` serves it, as pretty JSON.
 pub fn openapi(settings: &Settings) -> serde_json::Result<String> {
     let router = resources::register(Router::new());
-    docs::document(&router, settings.auth.permission, settings.throttle.enabled).to_pretty_json()
+    docs::document(&router, settings).to_pretty_json()
 }
 
 /// Runs a token command against the configured database. The key of a new token goes alone

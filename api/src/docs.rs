@@ -12,11 +12,11 @@ use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, P
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::health::get_and_head;
+use crate::settings::Settings;
 use crate::viewset::Router;
 use crate::viewset::openapi::{
     BEARER_AUTH, ERROR_DETAIL, METADATA, TOKEN_AUTH, VALIDATION_ERROR, response, schema,
 };
-use domain::auth::Permission;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
@@ -27,8 +27,11 @@ pub const REDOC_PATH: &str = "/redoc";
 const REDOC_PAGE: &str = include_str!("../static/redoc/index.html");
 const REDOC_BUNDLE: &[u8] = include_bytes!("../static/redoc/redoc.standalone.js");
 
-/// The OpenAPI document of the service and every resource `router` registered.
-pub fn document(router: &Router, permission: Permission, throttled: bool) -> OpenApi {
+/// The OpenAPI document of the service and every resource `router` registered, as served
+/// with `settings` (permissions and throttling change the operations' answers, and
+/// `/metrics` is in it when it is served on the API's port).
+pub fn document(router: &Router, settings: &Settings) -> OpenApi {
+    let (permission, throttled) = (settings.auth.permission, settings.throttle.enabled);
     let mut components = ComponentsBuilder::new()
         .schema(ERROR_DETAIL, schema(json!({
             "type": "object",
@@ -62,7 +65,7 @@ pub fn document(router: &Router, permission: Permission, throttled: bool) -> Ope
             "required": ["status"],
             "properties": {"status": {"type": "string"}, "database": {"type": "string"}, "detail": {"type": "string"}}
         })));
-    let mut paths = health_paths();
+    let mut paths = health_paths(metrics_on_api_port(settings));
     let mut tags = vec![
         TagBuilder::new()
             .name("health")
@@ -113,7 +116,12 @@ pub fn document(router: &Router, permission: Permission, throttled: bool) -> Ope
         .build()
 }
 
-fn health_paths() -> Paths {
+/// Whether `/metrics` is served beside the API (no `server.metrics_port` of its own).
+pub fn metrics_on_api_port(settings: &Settings) -> bool {
+    settings.server.metrics_port == 0
+}
+
+fn health_paths(metrics: bool) -> Paths {
     let health = reference_health();
     let live = OperationBuilder::new()
         .tag("health")
@@ -134,7 +142,7 @@ fn health_paths() -> Paths {
     let text = utoipa::openapi::ContentBuilder::new()
         .schema(Some(schema(json!({"type": "string"}))))
         .build();
-    let metrics = OperationBuilder::new()
+    let metrics_operation = OperationBuilder::new()
         .tag("health")
         .operation_id(Some("metrics"))
         .summary(Some("Prometheus metrics"))
@@ -145,27 +153,42 @@ fn health_paths() -> Paths {
         ))
         .response("200", response("The metrics.", None).content("text/plain; version=0.0.4", text))
         .build();
-    Paths::builder()
+    let paths = Paths::builder()
         .path("/health/live", PathItem::new(HttpMethod::Get, live))
-        .path("/health/ready", PathItem::new(HttpMethod::Get, ready))
-        .path("/metrics", PathItem::new(HttpMethod::Get, metrics))
-        .build()
+        .path("/health/ready", PathItem::new(HttpMethod::Get, ready));
+    if metrics {
+        paths.path(
+            "/metrics",
+            PathItem::new(HttpMethod::Get, metrics_operation),
+        )
+    } else {
+        paths
+    }
+    .build()
 }
 
 fn reference_health() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
     schema(json!({"$ref": "#/components/schemas/Health"}))
 }
 
-/// Swagger UI, the document it shows, `/swagger-ui` without the slash, ReDoc, and `/`.
-pub fn configure(config: &mut web::ServiceConfig, openapi: OpenApi, resources: &[String]) {
-    let index = json!({
+/// Swagger UI, the document it shows, `/swagger-ui` without the slash, ReDoc, and `/`
+/// (which links `/metrics` when `metrics` says it is on this port).
+pub fn configure(
+    config: &mut web::ServiceConfig,
+    openapi: OpenApi,
+    resources: &[String],
+    metrics: bool,
+) {
+    let mut index = json!({
         "name": "Items API",
         "version": env!("CARGO_PKG_VERSION"),
         "docs": {"swagger_ui": SWAGGER_UI_PATH, "redoc": REDOC_PATH, "openapi": OPENAPI_PATH},
         "health": {"live": "/health/live", "ready": "/health/ready"},
-        "metrics": "/metrics",
         "resources": resources.iter().map(|path| format!("/{path}/")).collect::<Vec<_>>(),
     });
+    if metrics {
+        index["metrics"] = json!("/metrics");
+    }
     let files = format!("{SWAGGER_UI_PATH}{{_:.*}}");
     let document = web::Data::new(openapi.clone());
     config
@@ -237,12 +260,11 @@ mod tests {
 
     #[test]
     fn documents_every_operation_of_every_resource() {
-        let document = serde_json::to_value(document(
-            &resources::register(Router::new()),
-            Permission::AllowAny,
-            false,
-        ))
-        .unwrap();
+        let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let environment = crate::settings::Environment::Development;
+        let settings = Settings::load_from(&config, environment, Default::default()).unwrap();
+        let document =
+            serde_json::to_value(document(&resources::register(Router::new()), &settings)).unwrap();
         assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
         let items = &document["paths"]["/items/"];
         let item = &document["paths"]["/items/{id}"];

@@ -111,7 +111,7 @@ impl Application {
             false
         };
         let router = register(Router::new());
-        let openapi = docs::document(&router, settings.auth.permission, settings.throttle.enabled);
+        let openapi = docs::document(&router, &settings);
         let resource_paths = router.paths();
         let router = web::Data::new(router);
         let pages = settings.pagination.defaults();
@@ -148,15 +148,16 @@ impl Application {
         };
         let listener = TcpListener::bind(&address).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
-        let metrics = match settings.server.metrics_port {
-            0 => None,
-            metrics_port => Some(metrics_server(
+        let metrics_here = docs::metrics_on_api_port(&settings);
+        let metrics = if metrics_here {
+            None
+        } else {
+            Some(metrics_server(
                 &settings.server.host,
-                metrics_port,
+                settings.server.metrics_port,
                 pool_sources.clone(),
-            )?),
+            )?)
         };
-        let metrics_here = metrics.is_none();
 
         let server = HttpServer::new(move || {
             let router = router.clone();
@@ -194,7 +195,9 @@ impl Application {
                         config.service(health::get_and_head("/metrics", metrics::endpoint));
                     }
                 })
-                .configure(|config| docs::configure(config, openapi.clone(), &resource_paths))
+                .configure(|config| {
+                    docs::configure(config, openapi.clone(), &resource_paths, metrics_here)
+                })
                 .default_service(web::to(not_found))
         })
         .workers(workers)

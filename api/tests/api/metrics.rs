@@ -36,6 +36,38 @@ async fn metrics_on_a_port_of_their_own_leave_the_api_port() {
     for path in ["/items/", "/health/ready", "/api-docs/openapi.json"] {
         assert_eq!(own(path).await.unwrap().status(), 404, "{path}");
     }
+    // Nothing on the API's port points at it: neither `/` nor the OpenAPI document.
+    let index: serde_json::Value = app.get("/").await.json().await.unwrap();
+    assert!(index.get("metrics").is_none(), "{index}");
+    let document: serde_json::Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(document["paths"].get("/metrics").is_none());
+    assert!(document["paths"].get("/health/ready").is_some());
+}
+
+/// Served beside the API (the default), `/metrics` is linked from `/` and documented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_beside_the_api_are_linked_and_documented() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |_| {}, api::resources::register).await else {
+        return;
+    };
+    let index: serde_json::Value = app.get("/").await.json().await.unwrap();
+    assert_eq!(index["metrics"], "/metrics");
+    let document: serde_json::Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        document["paths"]["/metrics"]["get"]["operationId"],
+        "metrics"
+    );
+    assert_eq!(app.get("/metrics").await.status(), 200);
 }
 
 /// The value of the first series whose line starts with `prefix`, or 0.
