@@ -75,6 +75,7 @@ pub struct IdempotencySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorsSettings {
+    #[serde(deserialize_with = "list")]
     pub allowed_origins: Vec<String>,
     pub max_age_secs: usize,
 }
@@ -93,8 +94,10 @@ pub struct ServerSettings {
     pub readiness_timeout_ms: u64,
     pub request_timeout_ms: u64,
     /// CIDRs of the proxies whose `X-Forwarded-*` headers count.
+    #[serde(deserialize_with = "list")]
     pub trusted_proxies: Vec<String>,
     /// Host names the service answers to (Django's `ALLOWED_HOSTS`).
+    #[serde(deserialize_with = "list")]
     pub allowed_hosts: Vec<String>,
     /// A port of its own for `/metrics` (then not served on `port`); 0: on `port`.
     pub metrics_port: u16,
@@ -358,21 +361,77 @@ const CHOICES: [(&str, &[&str]); 4] = [
     ("ThrottleStore", &["memory", "redis"]),
 ];
 
-/// The config crate names a bad choice by its Rust type (`enum CountMode does not have variant
-/// constructor x for key `pagination.count``): say instead which values the key takes.
+/// The config crate's messages put the key last and speak of Rust types (`invalid type: 64-bit
+/// unsigned integer `70000`, expected an unsigned 16 bit integer for key `server.port``, `enum
+/// CountMode does not have variant constructor x for key ...`, `unknown field `prot`, expected
+/// one of ... for key `server``): say instead, as every other check here does, `key: problem`,
+/// in the words of the configuration (which values a choice takes, which range a number).
 fn explain(error: config::ConfigError) -> String {
     let message = error.to_string();
-    let choice = message.strip_prefix("enum ").and_then(|rest| {
-        let (kind, rest) = rest.split_once(" does not have variant constructor ")?;
-        let (value, key) = rest.rsplit_once(" for key `")?;
-        let (_, choices) = CHOICES.iter().find(|(name, _)| *name == kind)?;
-        Some((value, key.strip_suffix('`')?, choices))
-    });
-    match choice {
-        Some((value, key, choices)) => {
-            format!("{key}: \"{value}\" is not one of {}", choices.join(", "))
-        }
+    // "... for key `server.port`", then " in the environment" or " in <file>".
+    let (what, key) = match message.rsplit_once(" for key `") {
+        Some((what, rest)) => (what, rest.split_once('`').map(|(key, _)| key)),
+        None => (message.as_str(), None),
+    };
+    let quoted = |text: &str| {
+        let (_, rest) = text.split_once('`')?;
+        Some(rest.split_once('`')?.0.to_string())
+    };
+    if let Some(rest) = what.strip_prefix("enum ")
+        && let Some((kind, value)) = rest.split_once(" does not have variant constructor ")
+        && let Some((_, choices)) = CHOICES.iter().find(|(name, _)| *name == kind)
+        && let Some(key) = key
+    {
+        return format!("{key}: \"{value}\" is not one of {}", choices.join(", "));
+    }
+    if let Some(rest) = what.strip_prefix("unknown field ")
+        && let Some(name) = quoted(rest)
+    {
+        // serde's list: "expected `a`", "expected `a` or `b`", "expected one of `a`, `b`, ...".
+        let known = rest
+            .split_once(", expected ")
+            .map(|(_, known)| {
+                let known = known.strip_prefix("one of ").unwrap_or(known);
+                known.replace('`', "").replace(" or ", ", ")
+            })
+            .unwrap_or_default();
+        return match key {
+            Some(key) => format!("{key}.{name}: no such key ({key} has {known})"),
+            None => format!("{name}: no such section (the sections are {known})"),
+        };
+    }
+    if let Some(rest) = what.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+        && let Some(key) = key
+    {
+        let expected = match expected {
+            "an unsigned 16 bit integer" | "u16" => "a whole number from 0 to 65535",
+            e if e.starts_with("an unsigned") || e.starts_with('u') => "a whole number, 0 or more",
+            e => e,
+        };
+        let found = quoted(found).unwrap_or_else(|| found.to_string());
+        return format!("{key}: expected {expected}, got {found}");
+    }
+    match key {
+        Some(key) => format!("{key}: {what}"),
         None => message,
+    }
+}
+
+/// A list key (CIDRs, hosts, origins) set to one value, where the environment's comma-separated
+/// form gives no list (`APP__SERVER__ALLOWED_HOSTS=example.com`, or `10`, which the config crate
+/// reads as a number), is a list of that one value, for the key's own check to judge.
+fn list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    use serde_json::Value;
+    let text = |value: Value| match value {
+        Value::String(text) => Ok(text),
+        Value::Number(_) | Value::Bool(_) => Ok(value.to_string()),
+        _ => Err(serde::de::Error::custom("expected a comma-separated list")),
+    };
+    match Value::deserialize(deserializer)? {
+        Value::Array(items) => items.into_iter().map(text).collect(),
+        Value::Null => Ok(Vec::new()),
+        value => text(value).map(|one| vec![one]),
     }
 }
 
@@ -428,6 +487,7 @@ fn strict_kinds(defaults: &config::Config, merged: &config::Config) -> Result<()
             if let Some(expected) = refused {
                 let got = match &value.kind {
                     ValueKind::String(text) => format!("\"{text}\""),
+                    ValueKind::Float(number) => format!("{number:?}"),
                     _ => value.to_string(),
                 };
                 return Err(format!("{key}: expected {expected}, got {got}"));
@@ -830,6 +890,25 @@ mod tests {
     /// A number where a whole number or a boolean belongs stops start-up, rather than being
     /// rounded (a port of 8220.7 listening on 8221) or read as 1 (`true` as a timeout).
     #[test]
+    fn a_database_url_the_driver_cannot_parse_is_a_configuration_error() {
+        for (url, message) in [
+            (
+                "postgres://u:s3cret@db:notaport/items",
+                "database.url: postgres://u:[redacted]@db:notaport/items cannot be parsed: invalid \
+                 port number",
+            ),
+            (
+                "postgres://u:s3cret@db/items?sslmode=sometimes",
+                "database.url: postgres://u:[redacted]@db/items?sslmode=sometimes cannot be \
+                 parsed: unknown value \"sometimes\" for `ssl_mode`",
+            ),
+        ] {
+            let error = load(Environment::Development, &[("APP__DATABASE__URL", url)]).unwrap_err();
+            assert_eq!(error.to_string(), format!("configuration error: {message}"));
+        }
+    }
+
+    #[test]
     fn numbers_and_booleans_are_taken_strictly() {
         for (name, value, message) in [
             (
@@ -845,7 +924,7 @@ mod tests {
             (
                 "APP__SERVER__WORKERS",
                 "1e2",
-                "server.workers: expected an integer, got 100",
+                "server.workers: expected an integer, got 100.0",
             ),
             (
                 "APP__DATABASE__STATEMENT_TIMEOUT_MS",
@@ -866,6 +945,35 @@ mod tests {
                 "APP__THROTTLE__ENABLED",
                 "maybe",
                 "throttle.enabled: expected a boolean, got \"maybe\"",
+            ),
+            // What the config crate refuses itself, said the same way: the key first.
+            (
+                "APP__SERVER__PORT",
+                "70000",
+                "server.port: expected a whole number from 0 to 65535, got 70000",
+            ),
+            (
+                "APP__PAGINATION__MAX_PAGE_SIZE",
+                "-1",
+                "pagination.max_page_size: expected a whole number, 0 or more, got -1",
+            ),
+            (
+                "APP__LOG__PROT",
+                "1",
+                "log.prot: no such key (log has level, format)",
+            ),
+            (
+                "APP__LGO__LEVEL",
+                "info",
+                "lgo: no such section (the sections are server, database, pagination, auth, \
+                 throttle, idempotency, cors, log)",
+            ),
+            // A list key set to one value that reads as a number is that value, judged.
+            (
+                "APP__SERVER__TRUSTED_PROXIES",
+                "10",
+                "server.trusted_proxies: \"10\" is not an IP network (e.g. 10.0.0.0/8, \
+                 192.168.1.5, fd00::/8)",
             ),
         ] {
             let error = load(Environment::Development, &[(name, value)]).unwrap_err();

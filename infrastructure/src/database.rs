@@ -11,6 +11,7 @@ pub use handle::{Db, Wire};
 pub use lease::{CHECK_AFTER, PoolStats};
 
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 use sea_orm::sqlx::Connection;
@@ -55,19 +56,10 @@ pub enum Backend {
 }
 
 impl DatabaseSettings {
-    /// Which database the URL names; an unsupported scheme is a configuration error.
+    /// Which database the URL names; an unsupported scheme or a URL the driver cannot parse
+    /// is a configuration error.
     pub fn backend(&self) -> Result<Backend, String> {
-        let url = self.url.expose();
-        if url.starts_with("sqlite:") {
-            Ok(Backend::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Backend::Postgres)
-        } else {
-            let scheme = url.split(':').next().unwrap_or_default();
-            Err(format!(
-                "database.url: unsupported scheme \"{scheme}\" (expected sqlite: or postgres://)"
-            ))
-        }
+        url_backend(self.url.expose()).map_err(|problem| format!("database.url: {problem}"))
     }
 
     /// Settings that cannot work, as one line naming the key.
@@ -132,6 +124,32 @@ impl DatabaseSettings {
     fn is_sqlite_memory(&self) -> bool {
         let url = self.url.expose();
         url.contains(":memory:") || url.contains("mode=memory")
+    }
+}
+
+/// Which database `url` names, or why it names none: an unsupported scheme, or a URL the
+/// driver cannot parse (said without the password). Not an outage: waiting would not help.
+pub fn url_backend(url: &str) -> Result<Backend, String> {
+    let (backend, parsed) = if url.starts_with("sqlite:") {
+        (Backend::Sqlite, SqliteConnectOptions::from_str(url).err())
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        (Backend::Postgres, PgConnectOptions::from_str(url).err())
+    } else {
+        let scheme = url.split(':').next().unwrap_or_default();
+        return Err(format!(
+            "unsupported scheme \"{scheme}\" (expected sqlite: or postgres://)"
+        ));
+    };
+    match parsed {
+        None => Ok(backend),
+        Some(error) => Err(format!(
+            "{} cannot be parsed: {}",
+            redact(url),
+            error
+                .to_string()
+                .replace("error with configuration: ", "")
+                .replace(url, &redact(url))
+        )),
     }
 }
 

@@ -40,7 +40,7 @@ impl From<DbErr> for PersistenceError {
             let violated = postgres_constraint(&error).unwrap_or_else(|| sqlite_violated(&message));
             return PersistenceError::Conflict(violated);
         }
-        let message = error.to_string();
+        let message = describe(&error);
         if matches!(
             error.sql_err(),
             Some(SqlErr::ForeignKeyConstraintViolation(_))
@@ -65,6 +65,32 @@ impl From<DbErr> for PersistenceError {
             DbErr::RecordNotFound(_) => PersistenceError::NotFound,
             _ => PersistenceError::Unexpected(message),
         }
+    }
+}
+
+/// What went wrong, for logs and start-up lines: where the database answered, its own
+/// message and code (sqlx's text adds SeaORM's and its own prefixes, and the line of
+/// PostgreSQL's C source that raised it); else the driver's description.
+fn describe(error: &DbErr) -> String {
+    let answered = match error {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => Some(db),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(db) = answered else {
+        return error.to_string();
+    };
+    let postgres = db
+        .try_downcast_ref::<sea_orm::error::SqlxPostgresError>()
+        .is_some();
+    match (db.code(), postgres) {
+        (Some(code), true) => format!("{} (SQLSTATE {code})", db.message()),
+        (Some(code), false) => format!("{} (SQLite code {code})", db.message()),
+        (None, _) => db.message().to_string(),
     }
 }
 

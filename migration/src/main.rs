@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use infrastructure::PersistenceError;
-use infrastructure::database::{create_sqlite_folder, redact};
+use infrastructure::database::{create_sqlite_folder, redact, url_backend};
 use std::sync::Mutex;
 
 use migration::{Exclusive, Migrator};
@@ -27,6 +27,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 async fn main() {
     sea_orm_migration::cli::run_cli_with_custom_connection(Migrator, async || {
         let url = url::database_url().unwrap_or_else(|error| fail(&error));
+        url_backend(&url).unwrap_or_else(|problem| fail(&format!("database URL: {problem}")));
         create_sqlite_folder(&url).unwrap_or_else(|error| fail(&error.to_string()));
         let mut options = ConnectOptions::new(url.clone());
         options
@@ -47,13 +48,21 @@ async fn main() {
                 *EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(exclusive);
                 Ok(db)
             }
-            Err(error) => fail(&format!(
-                "cannot connect to {}: {}",
-                redact(&url),
-                PersistenceError::from(error)
-                    .to_string()
-                    .replace(&url, &redact(&url))
-            )),
+            Err(error) => {
+                // An outage says so; anything else (no such database or role, a refused
+                // password) is the database's own words.
+                let detail = match PersistenceError::from(error) {
+                    PersistenceError::Unexpected(detail) | PersistenceError::Connect(detail) => {
+                        detail
+                    }
+                    other => other.to_string(),
+                };
+                fail(&format!(
+                    "cannot connect to {}: {}",
+                    redact(&url),
+                    detail.replace(&url, &redact(&url))
+                ))
+            }
         }
     })
     .await;

@@ -454,6 +454,28 @@ fn without_any_url_it_says_so_in_one_line() {
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }
 
+/// A URL the driver cannot parse, or of another database, is one line that says so (without
+/// the password), before any connection is tried.
+#[test]
+fn a_url_it_cannot_use_is_one_line_without_the_password() {
+    for (url, said) in [
+        (
+            "postgres://u:s3cret@127.0.0.1:notaport/x",
+            "error: database URL: postgres://u:[redacted]@127.0.0.1:notaport/x cannot be parsed: \
+             invalid port number",
+        ),
+        (
+            "mysql://u:s3cret@127.0.0.1/x",
+            "error: database URL: unsupported scheme \"mysql\" (expected sqlite: or postgres://)",
+        ),
+    ] {
+        let output = cli(&["-u", url, "status"], &[]);
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim(), said);
+    }
+}
+
 #[test]
 fn production_without_a_url_refuses_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
