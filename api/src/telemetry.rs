@@ -42,14 +42,22 @@ pub fn dropped_lines() -> u64 {
 ///
 /// actix-http logs each request it cannot parse (answered 400) at ERROR, which would let any
 /// client write errors into the log: that target is off unless a directive names `actix_http`.
+/// sqlx logs PostgreSQL's notices at INFO (`relation "seaql_migrations" already exists,
+/// skipping` at every start that migrates): only its warnings are kept unless a directive
+/// names `sqlx::postgres::notice`.
 fn filter(
     directives: &str,
 ) -> Result<(Option<Targets>, Option<EnvFilter>), tracing_subscriber::filter::ParseError> {
-    let directives = &if directives.contains("actix_http") {
-        directives.to_string()
-    } else {
-        format!("{directives},actix_http::h1::dispatcher=off")
-    };
+    let mut directives = directives.to_string();
+    for (named, default) in [
+        ("actix_http", "actix_http::h1::dispatcher=off"),
+        ("sqlx::postgres::notice", "sqlx::postgres::notice=warn"),
+    ] {
+        if !directives.contains(named) {
+            directives = format!("{directives},{default}");
+        }
+    }
+    let directives = &directives;
     if !directives.contains(['[', '{'])
         && let Ok(targets) = directives.parse::<Targets>()
     {
@@ -146,5 +154,18 @@ mod tests {
         }
         let targets = filter("info,actix_http=debug").unwrap().0.unwrap();
         assert!(targets.would_enable(dispatcher, &Level::ERROR));
+    }
+
+    /// PostgreSQL's notices (INFO in sqlx): only its warnings, unless asked for by name.
+    #[test]
+    fn postgres_notices_are_kept_from_warnings_up_unless_asked() {
+        use tracing::Level;
+        let notice = "sqlx::postgres::notice";
+        let targets = filter("info").unwrap().0.unwrap();
+        assert!(!targets.would_enable(notice, &Level::INFO));
+        assert!(targets.would_enable(notice, &Level::WARN));
+        assert!(targets.would_enable("sqlx::query", &Level::INFO));
+        let targets = filter("info,sqlx::postgres::notice=info").unwrap().0.unwrap();
+        assert!(targets.would_enable(notice, &Level::INFO));
     }
 }
