@@ -492,8 +492,10 @@ fn plain_field_schema(field: &Field, shape: Shape) -> Value {
         schema["readOnly"] = json!(true);
         return schema;
     }
+    // OpenAPI 3.1's `examples` (JSON Schema's), which Swagger UI's sample body reads first;
+    // the older `example` could not say `null` (it reads as no example).
     if let Some(example) = &field.example {
-        schema["example"] = example.clone();
+        schema["examples"] = json!([example]);
     }
     if let Some(max) = field.max_length {
         schema["maxLength"] = json!(max);

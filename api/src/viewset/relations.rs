@@ -207,9 +207,17 @@ pub fn fields(mut fields: Fields, relations: &[Relation]) -> Fields {
             relation.column,
             relation.target.name
         );
+        // The example a client (Swagger UI's sample body) starts from: no target where that
+        // is allowed, rather than a made-up key that is refused as unknown.
+        let example = if relation.nullable {
+            serde_json::Value::Null
+        } else {
+            1.into()
+        };
         fields = fields.field(relation.column, |f| {
             f.relation(relation.name, relation.target.name)
                 .help_text("The key of the related row; `expand` shows the row instead.")
+                .example(example)
         });
     }
     fields
