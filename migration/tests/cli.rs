@@ -427,6 +427,45 @@ async fn concurrent_runs_on_postgres_all_succeed() {
     assert_eq!((n, d), (7, 7));
 }
 
+/// The same on SQLite, where a lock file beside the database serialises the runs.
+#[tokio::test]
+async fn concurrent_runs_on_sqlite_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/concurrent.db?mode=rwc", dir.path().display());
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_migration"))
+                .args(["-u", &url, "up"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let output = run.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let db = Database::connect(&url).await.unwrap();
+    let recorded = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT count(*) AS n, count(DISTINCT version) AS d FROM seaql_migrations",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let (n, d): (i64, i64) = (
+        recorded.try_get("", "n").unwrap(),
+        recorded.try_get("", "d").unwrap(),
+    );
+    assert_eq!((n, d), (7, 7));
+}
+
 #[tokio::test]
 async fn the_url_comes_from_the_service_configuration_when_not_given() {
     let dir = tempfile::tempdir().unwrap();
