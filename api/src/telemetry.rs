@@ -165,7 +165,10 @@ mod tests {
         assert!(!targets.would_enable(notice, &Level::INFO));
         assert!(targets.would_enable(notice, &Level::WARN));
         assert!(targets.would_enable("sqlx::query", &Level::INFO));
-        let targets = filter("info,sqlx::postgres::notice=info").unwrap().0.unwrap();
+        let targets = filter("info,sqlx::postgres::notice=info")
+            .unwrap()
+            .0
+            .unwrap();
         assert!(targets.would_enable(notice, &Level::INFO));
     }
 }
