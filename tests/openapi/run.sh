@@ -10,7 +10,8 @@
 #      on items and on categories, and uses the relation (nested routes, expand, related
 #      filters and ordering, the protected delete);
 #   4. headless Chromium renders /swagger-ui/ with the Item and Category operations and the
-#      nested routes; screenshot saved;
+#      nested routes, and the sample body "Try it out" starts from for creating an item (the
+#      fields' examples, category null); screenshot saved;
 #   5. headless Chromium renders /redoc with the same; screenshot saved.
 # Chromium gets no network but the service's (a proxy that does not exist for every other
 # host, and no host name resolves): both viewers must work offline.
@@ -122,6 +123,20 @@ for expected in 'data-path="/items/"' 'data-path="/items/{id}"' 'List items' 'Cr
 done
 [ -s "$OUT/swagger-ui.png" ] || { echo "no screenshot" >&2; exit 1; }
 say "Swagger UI lists the Item and Category operations and the nested routes; screenshot: target/openapi-check/swagger-ui.png"
+# The body "Try it out" starts from: the fields' examples, and no category (a made-up id would
+# be refused as unknown).
+chrome --dump-dom "$BASE/swagger-ui/#/items/items_create" > "$OUT/swagger-ui-create.html"
+python3 - "$OUT/swagger-ui-create.html" <<'PY'
+import html, json, re, sys
+page = open(sys.argv[1]).read()
+bodies = [json.loads(html.unescape(re.sub("<[^>]+>", "", m)))
+          for m in re.findall(r'<code[^>]*class="language-json"[^>]*>(.*?)</code>', page, re.S)]
+sample = next((b for b in bodies if isinstance(b, dict) and "price" in b), None)
+expected = {"name": "Widget", "description": "A widget.", "price": 9.99, "in_stock": True, "category": None}
+if sample != expected:
+    sys.exit(f"Swagger UI's sample body for creating an item: {sample}, expected {expected}")
+PY
+say "Swagger UI's sample body for creating an item: the examples, category null"
 
 say "5. ReDoc in headless Chromium"
 chrome --dump-dom "$BASE/redoc" > "$OUT/redoc.html"
