@@ -1,7 +1,8 @@
 //! Logs: readable lines in development (tracing-subscriber's `fmt` layer), JSON lines in
-//! production ([`json`], a lean layer of the same shape), written to standard output by
-//! tracing-appender's writer thread, so a request never waits on a write. Each request's span and its `request completed` line come from
-//! [`requests`], a tracing-actix-web root span.
+//! production (`telemetry/json.rs`, a lean layer of the same shape), written to standard
+//! output by tracing-appender's writer thread, so a request never waits on a write. Each
+//! request's span and its `request completed` line come from [`requests`], a
+//! tracing-actix-web root span.
 
 mod json;
 pub mod requests;
