@@ -8,7 +8,7 @@ use domain::auth::{Permission, Rate};
 use domain::query::CountMode;
 
 use crate::viewset::pagination::PageDefaults;
-use infrastructure::{DatabaseSettings, Secret};
+use infrastructure::{Backend, DatabaseSettings, Secret};
 use serde::Deserialize;
 
 use crate::security::{AllowedHosts, TrustedProxies, check_redis};
@@ -257,6 +257,25 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The HTTP worker threads: `server.workers`, or one per CPU; on PostgreSQL at most one
+    /// fewer than `database.max_connections`, since each keeps a connection between requests
+    /// and one stays shared (explicit values are held to that by [`Settings::check`]).
+    pub fn workers(&self) -> usize {
+        match self.server.workers {
+            0 => {
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                match self.database.backend() {
+                    Ok(Backend::Postgres) => {
+                        cpus.min((self.database.max_connections as usize).saturating_sub(1))
+                    }
+                    _ => cpus,
+                }
+                .max(1)
+            }
+            n => n,
+        }
+    }
+
     fn check(&self) -> Result<(), SettingsError> {
         self.database.check().map_err(SettingsError)?;
         // Values the libraries would panic on or that leave nothing working.
@@ -308,6 +327,28 @@ impl Settings {
             return Err(SettingsError(format!(
                 "server.workers: at most {MAX_WORKERS} (actix-web's limit), or 0 for one per CPU"
             )));
+        }
+        // On PostgreSQL each worker keeps a connection of the pool between requests, and one
+        // more stays shared for readiness checks and housekeeping: a pool with fewer would
+        // leave `/health/ready` waiting for a connection that never comes back.
+        if self.database.backend() == Ok(Backend::Postgres) {
+            let connections = self.database.max_connections as usize;
+            if connections < 2 {
+                return Err(SettingsError(
+                    "database.max_connections: at least 2 on PostgreSQL (a connection per \
+                     worker, and one for readiness checks and housekeeping)"
+                        .into(),
+                ));
+            }
+            if self.server.workers >= connections {
+                return Err(SettingsError(format!(
+                    "server.workers: {} workers need database.max_connections of at least {} on \
+                     PostgreSQL ({connections} now): each keeps a connection, and one is left for \
+                     readiness checks and housekeeping",
+                    self.server.workers,
+                    self.server.workers + 1
+                )));
+            }
         }
         check_log_level("log.level", &self.log.level).map_err(SettingsError)?;
         for origin in &self.cors.allowed_origins {
@@ -889,6 +930,63 @@ mod tests {
 
     /// A number where a whole number or a boolean belongs stops start-up, rather than being
     /// rounded (a port of 8220.7 listening on 8221) or read as 1 (`true` as a timeout).
+    /// On PostgreSQL every worker keeps a connection and one stays shared: a pool too small
+    /// for the workers is refused, and one worker per CPU stops at what the pool can feed.
+    #[test]
+    fn postgres_workers_leave_a_connection_for_readiness() {
+        let postgres = ("APP__DATABASE__URL", "postgres://u:p@db/items");
+        for (vars, message) in [
+            (
+                vec![postgres, ("APP__DATABASE__MAX_CONNECTIONS", "1")],
+                "database.max_connections: at least 2 on PostgreSQL (a connection per worker, \
+                 and one for readiness checks and housekeeping)",
+            ),
+            (
+                vec![
+                    postgres,
+                    ("APP__DATABASE__MAX_CONNECTIONS", "16"),
+                    ("APP__SERVER__WORKERS", "16"),
+                ],
+                "server.workers: 16 workers need database.max_connections of at least 17 on \
+                 PostgreSQL (16 now): each keeps a connection, and one is left for readiness \
+                 checks and housekeeping",
+            ),
+        ] {
+            let error = load(Environment::Development, &vars).unwrap_err();
+            assert_eq!(error.to_string(), format!("configuration error: {message}"));
+        }
+        let settings = load(
+            Environment::Development,
+            &[postgres, ("APP__DATABASE__MAX_CONNECTIONS", "2")],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.workers(),
+            1,
+            "one per CPU, but one connection is shared"
+        );
+        let settings = load(
+            Environment::Development,
+            &[
+                postgres,
+                ("APP__DATABASE__MAX_CONNECTIONS", "16"),
+                ("APP__SERVER__WORKERS", "15"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.workers(), 15);
+        // SQLite's connections are not kept by workers.
+        let settings = load(
+            Environment::Development,
+            &[
+                ("APP__DATABASE__MAX_CONNECTIONS", "1"),
+                ("APP__SERVER__WORKERS", "4"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.workers(), 4);
+    }
+
     #[test]
     fn a_database_url_the_driver_cannot_parse_is_a_configuration_error() {
         for (url, message) in [

@@ -116,12 +116,10 @@ impl Application {
         let router = web::Data::new(router);
         let pages = settings.pagination.defaults();
         let body_limit = settings.server.body_limit_bytes;
-        let workers = match settings.server.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        // Each worker keeps its share of the pool leased between requests; one connection
-        // stays with the pool for readiness checks and housekeeping.
+        let workers = settings.workers();
+        // Each worker keeps its share of the pool leased between requests (at least one
+        // connection: `Settings::workers` and its check leave enough); one connection stays
+        // with the pool for readiness checks and housekeeping.
         let keep = (settings.database.max_connections.saturating_sub(1) as usize / workers).max(1);
         let pool = db.clone();
         let wire = settings.database.wire();
