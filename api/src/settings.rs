@@ -318,6 +318,18 @@ impl Settings {
                 server.metrics_port
             )));
         }
+        // Past these the time arithmetic of a request (its deadline, an idempotency key's
+        // expiry) would overflow; long before, they stop meaning anything.
+        if server.request_timeout_ms > MAX_REQUEST_TIMEOUT_MS {
+            return Err(SettingsError(format!(
+                "server.request_timeout_ms: at most {MAX_REQUEST_TIMEOUT_MS} (a day)"
+            )));
+        }
+        if self.idempotency.ttl_secs > MAX_IDEMPOTENCY_TTL_SECS {
+            return Err(SettingsError(format!(
+                "idempotency.ttl_secs: at most {MAX_IDEMPOTENCY_TTL_SECS} (a year)"
+            )));
+        }
         if server.shutdown_delay_ms > MAX_SHUTDOWN_DELAY_MS {
             return Err(SettingsError(format!(
                 "server.shutdown_delay_ms: at most {MAX_SHUTDOWN_DELAY_MS} (10 minutes)"
@@ -547,6 +559,8 @@ const MAX_SHUTDOWN_DELAY_MS: u64 = 600_000;
 
 /// actix-web refuses more (with a panic).
 const MAX_WORKERS: usize = 512;
+const MAX_REQUEST_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
+const MAX_IDEMPOTENCY_TTL_SECS: u64 = 365 * 24 * 60 * 60;
 
 /// Log directives (`log.level`, or `RUST_LOG`: `source` names which) as EnvFilter reads
 /// them, without its traps: an empty value and a bare word that is not a level (`verbose`)
@@ -660,6 +674,16 @@ mod tests {
         for (name, value, key) in [
             ("APP__SERVER__WORKERS", "513", "server.workers"),
             ("APP__SERVER__METRICS_PORT", "8000", "server.metrics_port"),
+            (
+                "APP__SERVER__REQUEST_TIMEOUT_MS",
+                "86400001",
+                "server.request_timeout_ms",
+            ),
+            (
+                "APP__IDEMPOTENCY__TTL_SECS",
+                "31536001",
+                "idempotency.ttl_secs",
+            ),
             (
                 "APP__SERVER__SHUTDOWN_DELAY_MS",
                 "600001",

@@ -832,7 +832,7 @@ pub fn writable<R: Writable>(info: &ResourceInfo) -> ResourceDoc {
                 "Idempotency-Key",
                 ParameterIn::Header,
                 json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}),
-                "Makes retries safe: the first response for this key (per caller) is kept for a day and replayed.",
+                "Makes retries safe: the first response for this key (per caller) is kept (`idempotency.ttl_secs`, a day by default) and replayed.",
             ))
             .request_body(Some(body(&create_name)))
             .response("409", error("The first request with this `Idempotency-Key` is still being processed; `Retry-After` says when to retry.").header("Retry-After", header("Seconds to wait.")))

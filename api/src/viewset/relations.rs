@@ -80,6 +80,9 @@ pub struct Target {
 }
 
 impl Target {
+    /// `T` as a relation's target. Its fields come from its columns without its own
+    /// relations: those would build their targets in turn, and a relation that points back
+    /// would never end (see [`Resource::fields`]).
     fn of<T: Resource>() -> Target {
         let fields: Fields = T::fields(model_fields::<T::Entity>());
         Target {

@@ -66,6 +66,12 @@ pub trait Resource: Sized + 'static {
     /// table's columns (types, nullability, text lengths; read-only key, timestamps and
     /// version). Override to declare what differs: a description, limits, defaults,
     /// examples. Every check of a body, the OpenAPI schemas and `OPTIONS` read the result.
+    ///
+    /// A relation's field goes by the relation's name here (`category`, not `category_id`),
+    /// except when another resource's relation targets this one: its fields are then read
+    /// from its columns alone, without its own relations (which may point back to it, or to
+    /// itself), and a rule for `category` would find no such field. So a resource that is a
+    /// relation's target declares no rules for its own relation fields.
     fn fields(model: Fields) -> Fields {
         model
     }

@@ -161,7 +161,6 @@ impl Router {
                         )
                         .default_service(web::to(handlers::list_not_allowed)),
                     );
-                    nested::<R>(config, &info, routes);
                     if actions.detail() {
                         config.service(
                             detail
@@ -173,6 +172,7 @@ impl Router {
                         );
                     }
                 }
+                nested::<R>(config, &info, routes);
             }));
         self
     }
