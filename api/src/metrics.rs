@@ -162,11 +162,17 @@ pub async fn endpoint(sources: web::Data<PoolSources>) -> HttpResponse {
             // This service's own count (not the process's), so it is written here rather
             // than kept in the registry.
             let statements = sources.stats.statements.load(Ordering::Relaxed);
+            let discarded = sources.stats.discarded.load(Ordering::Relaxed);
             body.extend_from_slice(
                 format!(
                     "# HELP db_statements_total Statements sent to the database.\n\
                      # TYPE db_statements_total counter\n\
-                     db_statements_total {statements}\n"
+                     db_statements_total {statements}\n\
+                     # HELP db_connections_discarded_total Connections closed after a \
+                     connection-level failure or a failed check (a database restart, a cut \
+                     network path).\n\
+                     # TYPE db_connections_discarded_total counter\n\
+                     db_connections_discarded_total {discarded}\n"
                 )
                 .as_bytes(),
             );

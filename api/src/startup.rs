@@ -27,8 +27,8 @@ use crate::metrics::{self, PoolSources};
 use crate::resources;
 use crate::security::{AllowedHosts, Throttle, TrustedProxies, check_host};
 use crate::settings::{CorsSettings, Settings};
-use crate::telemetry::requests::{RequestSpan, response_headers};
-use crate::viewset::{AppState, Router};
+use crate::telemetry::requests::{RequestSpan, X_REQUEST_ID, response_headers};
+use crate::viewset::{self, AppState, Router};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -374,16 +374,16 @@ fn cors(settings: &CorsSettings) -> Cors {
             header::CONTENT_TYPE,
             header::IF_MATCH,
             header::IF_NONE_MATCH,
-            HeaderName::from_static("idempotency-key"),
-            HeaderName::from_static("x-request-id"),
+            viewset::IDEMPOTENCY_KEY,
+            X_REQUEST_ID,
         ])
         .expose_headers([
             header::ETAG,
             header::LOCATION,
             header::RETRY_AFTER,
-            HeaderName::from_static("x-request-id"),
-            HeaderName::from_static("idempotent-replayed"),
-            HeaderName::from_static("x-count-kind"),
+            X_REQUEST_ID,
+            viewset::REPLAYED,
+            HeaderName::from_static(viewset::COUNT_KIND),
         ])
         .max_age(settings.max_age_secs);
     for origin in &settings.allowed_origins {

@@ -26,3 +26,7 @@ pub use context::{AppState, Ctx};
 pub use relations::{OnDelete, Relation};
 pub use resource::{ActiveModel, Model, ObjectPermission, Resource, Writable};
 pub use router::Router;
+
+/// The viewset's own headers, which CORS lets a browser's script send or read.
+pub(crate) use idempotency::{IDEMPOTENCY_KEY, REPLAYED};
+pub(crate) use respond::COUNT_KIND;

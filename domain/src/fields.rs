@@ -337,18 +337,17 @@ impl Field {
     }
 }
 
-/// DRF's `PrimaryKeyRelatedField` text for a key no row has.
 /// Whitespace as Python's `str.strip()` sees it (DRF trims with it): Unicode's, and the
 /// information separators U+001C to U+001F.
 pub fn is_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
+/// DRF's `PrimaryKeyRelatedField` text for a key no row has.
 pub fn invalid_pk(pk: &str) -> String {
     format!("Invalid pk \"{pk}\" - object does not exist.")
 }
 
-/// The Python type name DRF reports for a JSON value of the wrong type.
 /// The name Python gives a JSON value's type, as DRF's messages print it.
 pub fn python_type(value: &Value) -> &'static str {
     match value {

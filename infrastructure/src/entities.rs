@@ -1,5 +1,6 @@
-//! SeaORM entities, one module per table, each with its conversions to and from the
-//! domain's payload types.
+//! SeaORM entities, one module per table; a resource's table also turns its rows into the
+//! domain's representation (`From<Model>`). Writes reach the columns through the
+//! repository's `active_model`, from the checked body.
 
 pub mod category;
 pub mod idempotency_key;

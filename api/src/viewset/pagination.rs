@@ -48,7 +48,8 @@ pub struct PageDefaults {
     pub max_page_size: u64,
     /// How counted pages count when the request does not say.
     pub count: CountMode,
-    /// `count=auto`: sets the planner estimates at this many rows or more get the estimate.
+    /// `count=auto`: sets the planner estimates at this many rows or more, or whose reading
+    /// costs it more than this many of its units, get the estimate.
     pub exact_count_threshold: u64,
     /// The deepest offset page-number and limit/offset pages may start at: a deeper page
     /// costs a scan of every row before it. Cursor pages go anywhere.
@@ -395,8 +396,8 @@ fn counting(query: &Query<'_>, defaults: &PageDefaults, errors: &mut FieldErrors
     }
 }
 
-/// `count=estimated` still counts sets the planner puts under this many rows: its
-/// estimates are poor there, and the count is cheap.
+/// `count=estimated` still counts sets the planner puts under this many rows and cost
+/// units: its estimates are poor there, and the count is cheap.
 const ESTIMATED_FROM: u64 = 1000;
 
 /// An offset deeper than `max_offset` is refused, naming `parameter`.
@@ -455,7 +456,7 @@ fn count_parameter() -> (&'static str, ParameterBuilder) {
             COUNT,
             ParameterIn::Query,
             json!({"type": "string", "enum": CountMode::CHOICES}),
-            "How `count` is computed: `exact` (a 400 on lists the planner puts above the configured threshold); `estimated`, the planner's estimate (constant time on large tables; exact for small sets); `auto`, exact below the configured threshold of estimated rows and the estimate above it; or `none` (null). `X-Count-Kind` says which kind a page got. The default is configured (`auto` unless changed).",
+            "How `count` is computed: `exact` (a 400 on lists the planner puts above the configured threshold); `estimated`, the planner's estimate (constant time on large tables; exact for small sets the database reaches cheaply); `auto`, exact below the configured threshold of estimated rows and the estimate above it (or for a small set that only a scan of the table finds); or `none` (null). `X-Count-Kind` says which kind a page got. The default is configured (`auto` unless changed).",
         ),
     )
 }

@@ -229,6 +229,14 @@ async fn a_database_restart_with_no_traffic_fails_no_read_and_at_most_one_write(
             "after a restart (pause {pause:?}): {statuses:?}"
         );
     }
+    // The dead connections were found and closed, and /metrics says so.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let discarded: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("db_connections_discarded_total "))
+        .and_then(|value| value.parse().ok())
+        .expect("db_connections_discarded_total in /metrics");
+    assert!(discarded >= 1, "{discarded} connections discarded");
 
     // Writes are not retried (one might have reached the database): at most one fails.
     futures_util::future::join_all((0..20).map(|_| app.get(&path))).await;

@@ -120,10 +120,11 @@ pub enum CountMode {
     /// `COUNT(*)` over the filtered rows (DRF's behaviour): its cost grows with the rows.
     Exact,
     /// The database planner's estimate: constant time on large tables. Sets the planner
-    /// puts under a thousand rows are counted exactly (estimates are poor there, and the
-    /// count is cheap).
+    /// puts under a thousand rows, and reaches for under a thousand of its cost units, are
+    /// counted exactly (estimates are poor there, and the count is cheap).
     Estimated,
-    /// Exact below a configured number of estimated rows, the estimate above it.
+    /// Exact below a configured number of estimated rows (and of cost units: a small set
+    /// that only a scan of the table finds is estimated), the estimate above it.
     Auto,
     /// No count: the key is `null`.
     None,
