@@ -61,6 +61,11 @@ pub enum ThrottleStore {
     Redis,
 }
 
+impl ThrottleStore {
+    /// The configuration's names of the variants, as serde reads them.
+    pub const CHOICES: [&'static str; 2] = ["memory", "redis"];
+}
+
 fn rate<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rate, D::Error> {
     let text = String::deserialize(deserializer)?;
     text.parse().map_err(serde::de::Error::custom)
@@ -141,6 +146,11 @@ pub struct LogSettings {
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+impl LogFormat {
+    /// The configuration's names of the variants, as serde reads them.
+    pub const CHOICES: [&'static str; 2] = ["pretty", "json"];
 }
 
 /// Which overlay file applies: `APP_ENV` (shared with the migration CLI).
@@ -402,16 +412,9 @@ impl Settings {
 /// The values of each setting that is a choice, by the type the config crate names.
 const CHOICES: [(&str, &[&str]); 4] = [
     ("CountMode", &CountMode::CHOICES),
-    ("LogFormat", &["pretty", "json"]),
-    (
-        "Permission",
-        &[
-            "allow_any",
-            "read_only_unless_authenticated",
-            "authenticated",
-        ],
-    ),
-    ("ThrottleStore", &["memory", "redis"]),
+    ("LogFormat", &LogFormat::CHOICES),
+    ("Permission", &Permission::CHOICES),
+    ("ThrottleStore", &ThrottleStore::CHOICES),
 ];
 
 /// The config crate's messages put the key last and speak of Rust types (`invalid type: 64-bit

@@ -21,6 +21,13 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// The configuration's names of the variants, as serde reads them.
+    pub const CHOICES: [&'static str; 3] = [
+        "allow_any",
+        "read_only_unless_authenticated",
+        "authenticated",
+    ];
+
     /// Whether a caller may go on; `safe` is true for GET, HEAD and OPTIONS.
     pub fn allows(self, authenticated: bool, safe: bool) -> bool {
         match self {

@@ -12,6 +12,8 @@ pub fn origin(ctx: &Ctx<'_>) -> String {
     let request = ctx.request;
     let proxies = &ctx.state.proxies;
     let scheme = proxies.scheme(request);
+    // `check_host` refused any other host already; asked again so that no link can carry
+    // one whatever a later route is exempt from.
     match proxies.host(request) {
         Some(host) if ctx.state.allowed_hosts.allows(host) => format!("{scheme}://{host}"),
         _ => format!("{scheme}://{}", request.app_config().local_addr()),

@@ -44,7 +44,7 @@ impl ResourceInfo {
     /// Everything `R` declares, resolved once when it is registered.
     ///
     /// # Panics
-    /// When the declarations name a field the table does not have.
+    /// When the declarations name a field the table does not have, or no pagination style.
     pub fn new<R: Resource>(actions: Actions) -> ResourceInfo {
         let relations = R::relations();
         let fields = R::fields(relations::fields(model_fields::<R::Entity>(), &relations));
@@ -53,6 +53,11 @@ impl ResourceInfo {
         if let Err(problem) = check_columns::<R::Entity>(&query) {
             panic!("{}: {problem}", R::NAME);
         }
+        assert!(
+            !R::PAGINATION.is_empty(),
+            "{}: PAGINATION names no style",
+            R::NAME
+        );
         let mut reserved = pagination::parameter_names(R::PAGINATION);
         reserved.push(relations::EXPAND);
         if let Some(param) = query

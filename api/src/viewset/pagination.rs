@@ -251,7 +251,14 @@ impl ListRequest {
                 chosen = request;
             }
         }
-        let page = chosen.unwrap_or(PageRequest::PageNumber(page_number::Request::FIRST));
+        // No page only when the style that would have served failed, and said why.
+        let Some(page) = chosen else {
+            debug_assert!(
+                !errors.is_empty(),
+                "a resource pages with at least one style"
+            );
+            return Err(errors);
+        };
         let counts = !matches!(page, PageRequest::Cursor(_));
         let guard = Guard::of(
             &params,

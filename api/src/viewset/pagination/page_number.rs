@@ -26,13 +26,6 @@ pub struct Request {
 }
 
 impl Request {
-    /// The first page, at the default size.
-    pub const FIRST: Request = Request {
-        number: 1,
-        size: 50,
-        count: Counting::Exact,
-    };
-
     /// Rows to skip, or `None` when the page lies beyond any table.
     pub fn offset(&self) -> Option<u64> {
         let offset = (self.number - 1).checked_mul(self.size)?;
@@ -140,7 +133,15 @@ mod tests {
                 count: Counting::None
             }
         );
-        assert_eq!(page(""), Request::FIRST);
+        // The test defaults: 50 rows, exact counts.
+        assert_eq!(
+            page(""),
+            Request {
+                number: 1,
+                size: 50,
+                count: Counting::Exact
+            }
+        );
         for bad in ["page=-1", "page=abc", "page=1.5", "page=0", "page_size=0"] {
             assert!(parse(ALL, bad).is_err(), "{bad}");
         }
