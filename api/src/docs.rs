@@ -148,7 +148,8 @@ fn health_paths(metrics: bool) -> Paths {
         .summary(Some("Prometheus metrics"))
         .description(Some(
             "Requests by method, route and status, their latency histogram, requests in flight, the database \
-             pool (max, open, idle, waiting) and build information, in Prometheus' text format. Never throttled \
+             pool (max, open, idle, waiting), the statements sent and the connections discarded after a failure, \
+             dropped log lines, throttle store failures and build information, in Prometheus' text format. Never throttled \
              nor authenticated: expose it to your monitoring network only.",
         ))
         .response("200", response("The metrics.", None).content("text/plain; version=0.0.4", text))
