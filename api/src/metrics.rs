@@ -2,7 +2,7 @@
 //! flight, the database pool, throttle store failures, and build information. Routes are the registered patterns
 //! (`/items/{id}`), never raw paths, so the number of series stays bounded.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use actix_web::{HttpResponse, web};
@@ -18,9 +18,7 @@ struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGauge,
-    pool: IntGaugeVec,
     dropped_log_lines: IntCounter,
-    throttle_store_errors: IntCounter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -46,23 +44,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .expect("valid metric");
     let in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being answered.")
         .expect("valid metric");
-    let pool = IntGaugeVec::new(
-        Opts::new(
-            "db_pool_connections",
-            "Database connections by state: max, open, idle, waiting (requests waiting for one).",
-        ),
-        &["state"],
-    )
-    .expect("valid metric");
     let dropped_log_lines = IntCounter::new(
         "log_lines_dropped_total",
         "Log lines dropped because the log writer fell behind.",
-    )
-    .expect("valid metric");
-    let throttle_store_errors = IntCounter::new(
-        "throttle_store_errors_total",
-        "Requests whose rate could not be checked because the throttle store (Redis) failed or \
-         did not answer in time.",
     )
     .expect("valid metric");
     let build = IntGaugeVec::new(
@@ -75,9 +59,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(latency.clone()),
         Box::new(in_flight.clone()),
-        Box::new(pool.clone()),
         Box::new(dropped_log_lines.clone()),
-        Box::new(throttle_store_errors.clone()),
         Box::new(build),
     ] {
         registry
@@ -89,16 +71,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         requests,
         latency,
         in_flight,
-        pool,
         dropped_log_lines,
-        throttle_store_errors,
     }
 });
-
-/// A request's rate could not be checked: the throttle store failed.
-pub fn throttle_store_error() {
-    METRICS.throttle_store_errors.inc();
-}
 
 /// A request started.
 pub fn started() {
@@ -126,11 +101,14 @@ pub fn finished(method: &str, route: &str, status: u16, seconds: f64) {
     METRICS.latency.with_label_values(&labels).observe(seconds);
 }
 
-/// What `/metrics` reads the pool's state from.
+/// What `/metrics` reads of this service alone (tests run several in one process): its pool,
+/// its statements, its throttle store.
 pub struct PoolSources {
     pub db: DatabaseConnection,
     pub stats: Arc<PoolStats>,
     pub max: u32,
+    /// The throttle store's failures (Redis), when there is one that can fail.
+    pub throttle_errors: Option<Arc<AtomicU64>>,
 }
 
 pub async fn endpoint(sources: web::Data<PoolSources>) -> HttpResponse {
@@ -145,12 +123,6 @@ pub async fn endpoint(sources: web::Data<PoolSources>) -> HttpResponse {
         }
     };
     let kept = sources.stats.kept_idle.load(Ordering::Relaxed).max(0);
-    let pool = &METRICS.pool;
-    pool.with_label_values(&["max"]).set(i64::from(sources.max));
-    pool.with_label_values(&["open"]).set(i64::from(open));
-    pool.with_label_values(&["idle"]).set(idle as i64 + kept);
-    pool.with_label_values(&["waiting"])
-        .set(sources.stats.waiting.load(Ordering::Relaxed).max(0));
     let dropped = crate::telemetry::dropped_lines();
     let counted = METRICS.dropped_log_lines.get();
     if dropped > counted {
@@ -159,20 +131,38 @@ pub async fn endpoint(sources: web::Data<PoolSources>) -> HttpResponse {
     let mut body = Vec::new();
     match TextEncoder::new().encode(&METRICS.registry.gather(), &mut body) {
         Ok(()) => {
-            // This service's own count (not the process's), so it is written here rather
-            // than kept in the registry.
+            // This service's own pool and counts (not the process's: tests run several
+            // services in one process), so they are written here rather than kept in the
+            // registry.
             let statements = sources.stats.statements.load(Ordering::Relaxed);
             let discarded = sources.stats.discarded.load(Ordering::Relaxed);
+            let waiting = sources.stats.waiting.load(Ordering::Relaxed).max(0);
+            let throttle_errors = sources
+                .throttle_errors
+                .as_ref()
+                .map_or(0, |errors| errors.load(Ordering::Relaxed));
+            let (max, idle) = (sources.max, idle as i64 + kept);
             body.extend_from_slice(
                 format!(
-                    "# HELP db_statements_total Statements sent to the database.\n\
+                    "# HELP db_pool_connections Database connections by state: max, open, idle, \
+                     waiting (requests waiting for one).\n\
+                     # TYPE db_pool_connections gauge\n\
+                     db_pool_connections{{state=\"max\"}} {max}\n\
+                     db_pool_connections{{state=\"open\"}} {open}\n\
+                     db_pool_connections{{state=\"idle\"}} {idle}\n\
+                     db_pool_connections{{state=\"waiting\"}} {waiting}\n\
+                     # HELP db_statements_total Statements sent to the database.\n\
                      # TYPE db_statements_total counter\n\
                      db_statements_total {statements}\n\
                      # HELP db_connections_discarded_total Connections closed after a \
                      connection-level failure or a failed check (a database restart, a cut \
                      network path).\n\
                      # TYPE db_connections_discarded_total counter\n\
-                     db_connections_discarded_total {discarded}\n"
+                     db_connections_discarded_total {discarded}\n\
+                     # HELP throttle_store_errors_total Requests whose rate the throttle store \
+                     could not check (served or refused as throttle.fail_open says).\n\
+                     # TYPE throttle_store_errors_total counter\n\
+                     throttle_store_errors_total {throttle_errors}\n"
                 )
                 .as_bytes(),
             );

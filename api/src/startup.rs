@@ -128,6 +128,7 @@ impl Application {
             db: db.clone(),
             stats: pool_stats.clone(),
             max: settings.database.max_connections,
+            throttle_errors: throttle.as_deref().and_then(Throttle::store_errors),
         });
         let permission = settings.auth.permission;
         let request_timeout = Duration::from_millis(settings.server.request_timeout_ms);

@@ -172,6 +172,12 @@ mod tests {
         let (a, b) = (generate_key().unwrap(), generate_key().unwrap());
         assert_ne!(a.key, b.key);
         assert_eq!(key_prefix(&a.key), Some(a.prefix.as_str()));
+        // SHA-256, hex: a stored hash stays valid across builds.
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(a.hash, hash_key(&a.key));
         assert!(verify_key(&a.key, &a.hash));
         assert!(!verify_key(&b.key, &a.hash));
         assert!(!a.hash.contains(&a.key) && !a.key.contains(&a.hash));

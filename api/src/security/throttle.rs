@@ -21,7 +21,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::{ApiError, ApiResult};
-use crate::metrics;
 use crate::settings::{ThrottleSettings, ThrottleStore};
 
 /// GCRA in one round trip. KEYS[1] holds the theoretical arrival time (microseconds of
@@ -68,6 +67,9 @@ struct Redis {
     prefix: Arc<str>,
     timeout: Duration,
     fail_open: bool,
+    /// Requests whose rate could not be checked, across this service's workers
+    /// (`throttle_store_errors_total`).
+    errors: Arc<AtomicU64>,
 }
 
 /// `requests` per `per`, allowed in a burst, refilled evenly.
@@ -102,6 +104,7 @@ impl Throttle {
                 prefix: settings.redis_key_prefix.as_str().into(),
                 timeout: Duration::from_millis(settings.redis_timeout_ms.max(1)),
                 fail_open: settings.fail_open,
+                errors: Arc::default(),
             })),
         };
         Ok(Throttle {
@@ -134,6 +137,7 @@ impl Throttle {
                     prefix: redis.prefix.clone(),
                     timeout: redis.timeout,
                     fail_open: redis.fail_open,
+                    errors: redis.errors.clone(),
                 }))
             }
         };
@@ -141,6 +145,15 @@ impl Throttle {
             anon: self.anon,
             user: self.user,
             store,
+        }
+    }
+
+    /// The count of requests whose rate the store could not check (none for the memory
+    /// store, which cannot fail), shared by every worker's throttle made from this one.
+    pub fn store_errors(&self) -> Option<Arc<AtomicU64>> {
+        match &self.store {
+            Store::Memory(_) => None,
+            Store::Redis(redis) => Some(redis.errors.clone()),
         }
     }
 
@@ -277,7 +290,7 @@ impl Redis {
     }
 
     fn unavailable(&self, cause: &str) -> ApiResult<()> {
-        metrics::throttle_store_error();
+        self.errors.fetch_add(1, Ordering::Relaxed);
         warn_now_and_then(cause, self.fail_open);
         if self.fail_open {
             Ok(())

@@ -345,10 +345,11 @@ fn production_without_a_database_url_refuses_to_start_and_creates_nothing() {
 /// that does not answer would be waited for (503 until it does).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_refuses_the_connection_stops_start_up() {
-    let admin = crate::helpers::admin_url();
-    if sea_orm::Database::connect(&admin).await.is_err() {
+    // Skipped only where PostgreSQL is unreachable outside CI (a failure under CI).
+    if crate::helpers::postgres_admin().await.is_none() {
         return;
     }
+    let admin = crate::helpers::admin_url();
     let missing = crate::helpers::with_database(&admin, "no_such_database_for_this_test");
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
@@ -651,7 +652,6 @@ async fn a_tls_redis_with_a_private_ca_shares_one_rate() {
     assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
 
     // The same address's allowance is spent: a check that reached Redis would be a 429.
-    let before = store_errors(&a).await;
     let untrusting = spawn(with_ca(&url, "")).await;
     for _ in 0..2 {
         assert_eq!(
@@ -660,9 +660,10 @@ async fn a_tls_redis_with_a_private_ca_shares_one_rate() {
             "not through TLS"
         );
     }
-    assert!(
-        store_errors(&untrusting).await >= before + 2,
-        "counted as store errors"
+    assert_eq!(
+        store_errors(&untrusting).await,
+        2,
+        "counted as store errors, by that instance"
     );
     redis.kill().ok();
     redis.wait().ok();
@@ -738,8 +739,7 @@ async fn an_unreachable_redis_fails_open_and_is_counted() {
     for i in 0..3 {
         assert_eq!(app.get("/items/").await.status(), 200, "request {i}");
     }
-    let after = store_errors(&app).await;
-    assert!(after >= before + 3, "{before} -> {after}");
+    assert_eq!(store_errors(&app).await, before + 3, "one error a request");
 
     let closed_shop = spawn(|s| {
         on_redis(&closed, "unreachable:", "1/minute")(s);
@@ -786,7 +786,7 @@ async fn a_redis_that_never_answers_costs_a_request_its_timeout_not_a_hang() {
             started.elapsed()
         );
     }
-    assert!(store_errors(&app).await >= before + 3);
+    assert_eq!(store_errors(&app).await, before + 3);
     held.abort();
 }
 
@@ -828,7 +828,7 @@ async fn throttling_resumes_when_redis_comes_back() {
             "outage, request {i}"
         );
     }
-    assert!(store_errors(&app).await >= before + 3);
+    assert_eq!(store_errors(&app).await, before + 3);
 
     proxy.restore();
     let started = Instant::now();
@@ -862,8 +862,9 @@ async fn a_redis_restart_between_requests_fails_none() {
     })
     .await;
     assert_eq!(app.get("/items/").await.status(), 200);
-    // (With `fail_open` off every store error is a 503: the statuses say it all. The
-    // process-wide error counter would also count other tests' outages under `cargo test`.)
+    // With `fail_open` off every store error is a 503: the statuses say it all, and this
+    // service's own error count stays where it was.
+    let errors = store_errors(&app).await;
     for restart in 0..3 {
         proxy.cut();
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -876,6 +877,7 @@ async fn a_redis_restart_between_requests_fails_none() {
             );
         }
     }
+    assert_eq!(store_errors(&app).await, errors);
 }
 
 /// Replicas started together, each migrating at start-up (`database.auto_migrate`), on a
@@ -915,8 +917,9 @@ async fn replicas_migrating_together_all_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_waits_for_the_migrations() {
     for backend in [Backend::Postgres, Backend::Sqlite] {
+        // (PostgreSQL unreachable outside CI: its half is skipped, SQLite's still runs.)
         let Some(database) = crate::helpers::TestDatabase::create(backend).await else {
-            return;
+            continue;
         };
         let mut settings = crate::helpers::test_settings();
         settings.database.url = Secret::new(database.url.clone());

@@ -238,7 +238,7 @@ impl Drop for TestDatabase {
 
 /// The admin connection, or `None` (skip) when PostgreSQL does not answer; under `CI`
 /// that is a failure.
-async fn postgres_admin() -> Option<DatabaseConnection> {
+pub async fn postgres_admin() -> Option<DatabaseConnection> {
     match Database::connect(admin_url()).await {
         Ok(db) => Some(db),
         Err(error) if std::env::var_os("CI").is_some() => {

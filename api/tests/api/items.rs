@@ -223,7 +223,11 @@ async fn both_slash_styles_work_without_redirects(app: TestApp) {
     for path in ["/items", "/items/"] {
         assert_eq!(app.get(path).await.status(), 200, "{path}");
         let created = app
-            .post_item(&json!({"name": "x", "description": "", "price": 1}))
+            .send_json(
+                Method::POST,
+                path,
+                &json!({"name": "x", "description": "", "price": 1}),
+            )
             .await;
         assert_eq!(created.status(), 201, "POST {path}");
     }

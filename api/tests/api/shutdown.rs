@@ -41,7 +41,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
             tokio::spawn(async move { client.get(url).send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    until_in_flight(&client, &url, 32).await;
     signal(&child);
 
     for request in in_flight {
@@ -237,10 +237,10 @@ async fn another_signal_while_draining_stops_at_once() {
     // Every statement now waits a minute: the request below stays in flight.
     proxy.set_delay(Duration::from_secs(60));
     let slow = tokio::spawn({
-        let client = client.clone();
+        let (client, url) = (client.clone(), url.clone());
         async move { client.get(format!("{url}/items/")).send().await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_in_flight(&client, &url, 1).await;
     signal(&child);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(child.try_wait().unwrap().is_none(), "draining, not stopped");
@@ -298,7 +298,7 @@ async fn a_drain_past_its_timeout_says_how_many_requests_it_cut_off() {
             tokio::spawn(async move { client.get(url).send().await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_in_flight(&client, &url, 2).await;
     signal(&child);
     let exit = wait_exit(&mut child).await;
     assert!(exit.success(), "exit status {exit}");
@@ -322,4 +322,34 @@ async fn a_drain_past_its_timeout_says_how_many_requests_it_cut_off() {
         warning.contains("\"requests\":2") && warning.contains("WARN"),
         "{warning}"
     );
+}
+
+/// Waits until the binary is answering `requests` requests besides the scrape that asks
+/// (`http_requests_in_flight`, exact: the binary is a process of its own), at most 10 s: a
+/// signal sent then finds them in flight, whatever the machine's speed.
+async fn until_in_flight(client: &reqwest::Client, url: &str, requests: i64) {
+    let started = Instant::now();
+    loop {
+        let text = client
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let in_flight: i64 = text
+            .lines()
+            .find_map(|line| line.strip_prefix("http_requests_in_flight "))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0);
+        if in_flight > requests {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{in_flight} in flight, waiting for {requests} and the scrape"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
