@@ -274,16 +274,19 @@ impl Settings {
         match self.server.workers {
             0 => {
                 let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-                match self.database.backend() {
-                    Ok(Backend::Postgres) => {
-                        cpus.min((self.database.max_connections as usize).saturating_sub(1))
-                    }
-                    _ => cpus,
-                }
-                .max(1)
+                cpus.min(self.workers_fed().unwrap_or(cpus)).max(1)
             }
             n => n,
         }
+    }
+
+    /// On PostgreSQL, the most workers the pool feeds: each keeps a connection of it between
+    /// requests, and one more stays shared for readiness checks and housekeeping (fewer would
+    /// leave `/health/ready` waiting for a connection that never comes back). SQLite's
+    /// connections are not kept by workers: `None`.
+    fn workers_fed(&self) -> Option<usize> {
+        (self.database.backend() == Ok(Backend::Postgres))
+            .then(|| (self.database.max_connections as usize).saturating_sub(1))
     }
 
     fn check(&self) -> Result<(), SettingsError> {
@@ -328,47 +331,53 @@ impl Settings {
                 server.metrics_port
             )));
         }
-        // Past these the time arithmetic of a request (its deadline, an idempotency key's
-        // expiry) would overflow; long before, they stop meaning anything.
-        if server.request_timeout_ms > MAX_REQUEST_TIMEOUT_MS {
-            return Err(SettingsError(format!(
-                "server.request_timeout_ms: at most {MAX_REQUEST_TIMEOUT_MS} (a day)"
-            )));
-        }
-        if self.idempotency.ttl_secs > MAX_IDEMPOTENCY_TTL_SECS {
-            return Err(SettingsError(format!(
-                "idempotency.ttl_secs: at most {MAX_IDEMPOTENCY_TTL_SECS} (a year)"
-            )));
-        }
-        if server.shutdown_delay_ms > MAX_SHUTDOWN_DELAY_MS {
-            return Err(SettingsError(format!(
-                "server.shutdown_delay_ms: at most {MAX_SHUTDOWN_DELAY_MS} (10 minutes)"
-            )));
+        // Past the first two the time arithmetic of a request (its deadline, an idempotency
+        // key's expiry) would overflow; long before, they stop meaning anything.
+        for (key, value, max, said) in [
+            (
+                "server.request_timeout_ms",
+                server.request_timeout_ms,
+                MAX_REQUEST_TIMEOUT_MS,
+                "a day",
+            ),
+            (
+                "idempotency.ttl_secs",
+                self.idempotency.ttl_secs,
+                MAX_IDEMPOTENCY_TTL_SECS,
+                "a year",
+            ),
+            (
+                "server.shutdown_delay_ms",
+                server.shutdown_delay_ms,
+                MAX_SHUTDOWN_DELAY_MS,
+                "10 minutes",
+            ),
+        ] {
+            if value > max {
+                return Err(SettingsError(format!("{key}: at most {max} ({said})")));
+            }
         }
         if self.server.workers > MAX_WORKERS {
             return Err(SettingsError(format!(
                 "server.workers: at most {MAX_WORKERS} (actix-web's limit), or 0 for one per CPU"
             )));
         }
-        // On PostgreSQL each worker keeps a connection of the pool between requests, and one
-        // more stays shared for readiness checks and housekeeping: a pool with fewer would
-        // leave `/health/ready` waiting for a connection that never comes back.
-        if self.database.backend() == Ok(Backend::Postgres) {
-            let connections = self.database.max_connections as usize;
-            if connections < 2 {
+        if let Some(fed) = self.workers_fed() {
+            if fed == 0 {
                 return Err(SettingsError(
                     "database.max_connections: at least 2 on PostgreSQL (a connection per \
                      worker, and one for readiness checks and housekeeping)"
                         .into(),
                 ));
             }
-            if self.server.workers >= connections {
+            if self.server.workers > fed {
                 return Err(SettingsError(format!(
                     "server.workers: {} workers need database.max_connections of at least {} on \
-                     PostgreSQL ({connections} now): each keeps a connection, and one is left for \
+                     PostgreSQL ({} now): each keeps a connection, and one is left for \
                      readiness checks and housekeeping",
                     self.server.workers,
-                    self.server.workers + 1
+                    self.server.workers + 1,
+                    self.database.max_connections
                 )));
             }
         }

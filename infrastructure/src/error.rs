@@ -72,16 +72,7 @@ impl From<DbErr> for PersistenceError {
 /// message and code (sqlx's text adds SeaORM's and its own prefixes, and the line of
 /// PostgreSQL's C source that raised it); else the driver's description.
 fn describe(error: &DbErr) -> String {
-    let answered = match error {
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
-            sea_orm::sqlx::Error::Database(db) => Some(db),
-            _ => None,
-        },
-        _ => None,
-    };
-    let Some(db) = answered else {
+    let Some(db) = answered(error) else {
         return error.to_string();
     };
     let postgres = db
@@ -104,18 +95,10 @@ const UNDEFINED_COLUMN: &str = "42703";
 
 /// The constraint (or unique index) PostgreSQL names in its error.
 fn postgres_constraint(error: &DbErr) -> Option<String> {
-    match error {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            match e.as_ref() {
-                sea_orm::sqlx::Error::Database(db) => db
-                    .try_downcast_ref::<sea_orm::error::SqlxPostgresError>()
-                    .and_then(|pg| pg.constraint())
-                    .map(str::to_string),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
+    answered(error)?
+        .try_downcast_ref::<sea_orm::error::SqlxPostgresError>()?
+        .constraint()
+        .map(str::to_string)
 }
 
 /// What SQLite's `UNIQUE constraint failed: ...` names: `index 'name'` for an index on
@@ -132,19 +115,20 @@ fn sqlite_violated(message: &str) -> String {
 
 /// The SQLSTATE of an error PostgreSQL answered with.
 fn postgres_code(error: &DbErr) -> Option<String> {
+    let db = answered(error)?;
+    db.try_downcast_ref::<sea_orm::error::SqlxPostgresError>()?;
+    db.code().map(|code| code.into_owned())
+}
+
+/// The database's own answer inside `error`, where it answered.
+fn answered(error: &DbErr) -> Option<&dyn sea_orm::sqlx::error::DatabaseError> {
     match error {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            match e.as_ref() {
-                sea_orm::sqlx::Error::Database(db)
-                    if db
-                        .try_downcast_ref::<sea_orm::error::SqlxPostgresError>()
-                        .is_some() =>
-                {
-                    db.code().map(|code| code.into_owned())
-                }
-                _ => None,
-            }
-        }
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => Some(db.as_ref()),
+            _ => None,
+        },
         _ => None,
     }
 }

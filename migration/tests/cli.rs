@@ -388,43 +388,11 @@ async fn concurrent_runs_on_postgres_all_succeed() {
     let Some((admin, url, name)) = fresh_postgres("concurrent").await else {
         return;
     };
-    let runs: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_migration"))
-                .args(["-u", &url, "up"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outputs: Vec<Output> = runs
-        .into_iter()
-        .map(|run| run.wait_with_output().unwrap())
-        .collect();
-    let db = Database::connect(&url).await.unwrap();
-    let recorded = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT count(*) AS n, count(DISTINCT version) AS d FROM seaql_migrations",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let (n, d): (i64, i64) = (
-        recorded.try_get("", "n").unwrap(),
-        recorded.try_get("", "d").unwrap(),
-    );
-    db.close().await.unwrap();
+    let outputs = concurrent_ups(&url);
+    let recorded = recorded_migrations(&url).await;
     drop_postgres(&admin, &name).await;
-    for output in outputs {
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    assert_eq!((n, d), (7, 7));
+    assert_all_succeeded(outputs);
+    assert_eq!(recorded, (7, 7));
 }
 
 /// The same on SQLite, where a lock file beside the database serialises the runs.
@@ -432,38 +400,54 @@ async fn concurrent_runs_on_postgres_all_succeed() {
 async fn concurrent_runs_on_sqlite_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/concurrent.db?mode=rwc", dir.path().display());
+    assert_all_succeeded(concurrent_ups(&url));
+    assert_eq!(recorded_migrations(&url).await, (7, 7));
+}
+
+/// Four `up` runs on `url` at once, each to its end.
+fn concurrent_ups(url: &str) -> Vec<Output> {
     let runs: Vec<_> = (0..4)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_migration"))
-                .args(["-u", &url, "up"])
+                .args(["-u", url, "up"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for run in runs {
-        let output = run.wait_with_output().unwrap();
+    runs.into_iter()
+        .map(|run| run.wait_with_output().unwrap())
+        .collect()
+}
+
+fn assert_all_succeeded(outputs: Vec<Output>) {
+    for output in outputs {
         assert!(
             output.status.success(),
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let db = Database::connect(&url).await.unwrap();
+}
+
+/// Migrations recorded, and distinct versions among them.
+async fn recorded_migrations(url: &str) -> (i64, i64) {
+    let db = Database::connect(url).await.unwrap();
     let recorded = db
         .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
+            db.get_database_backend(),
             "SELECT count(*) AS n, count(DISTINCT version) AS d FROM seaql_migrations",
         ))
         .await
         .unwrap()
         .unwrap();
-    let (n, d): (i64, i64) = (
+    let counts = (
         recorded.try_get("", "n").unwrap(),
         recorded.try_get("", "d").unwrap(),
     );
-    assert_eq!((n, d), (7, 7));
+    db.close().await.unwrap();
+    counts
 }
 
 #[tokio::test]

@@ -37,14 +37,9 @@ async fn metrics_on_a_port_of_their_own_leave_the_api_port() {
         assert_eq!(own(path).await.unwrap().status(), 404, "{path}");
     }
     // Nothing on the API's port points at it: neither `/` nor the OpenAPI document.
-    let index: serde_json::Value = app.get("/").await.json().await.unwrap();
+    let index = app.json("/").await;
     assert!(index.get("metrics").is_none(), "{index}");
-    let document: serde_json::Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let document = app.json("/api-docs/openapi.json").await;
     assert!(document["paths"].get("/metrics").is_none());
     assert!(document["paths"].get("/health/ready").is_some());
 }
@@ -55,14 +50,9 @@ async fn metrics_beside_the_api_are_linked_and_documented() {
     let Some(app) = spawn_app_with(Backend::Sqlite, |_| {}, api::resources::register).await else {
         return;
     };
-    let index: serde_json::Value = app.get("/").await.json().await.unwrap();
+    let index = app.json("/").await;
     assert_eq!(index["metrics"], "/metrics");
-    let document: serde_json::Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let document = app.json("/api-docs/openapi.json").await;
     assert_eq!(
         document["paths"]["/metrics"]["get"]["operationId"],
         "metrics"

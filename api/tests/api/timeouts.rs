@@ -14,7 +14,10 @@ use api::viewset::{Ctx, Resource, Router};
 use domain::query::Filtering;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
-use sea_orm::{Condition, ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
+use sea_orm::{
+    Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, Statement,
+    TransactionTrait,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -251,11 +254,7 @@ async fn a_write_past_the_request_timeout_answers_its_outcome_on_sqlite() {
     .await
     .unwrap();
     // Another connection's write transaction holds the database until 1.5 s.
-    let db = app.db().await;
-    let lock = db.begin().await.unwrap();
-    lock.execute_unprepared("DELETE FROM items WHERE id = -1")
-        .await
-        .unwrap();
+    let lock = locked(&app, "DELETE FROM items WHERE id = -1").await;
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         lock.commit().await.unwrap();
@@ -293,17 +292,8 @@ async fn a_write_past_the_request_timeout_answers_its_outcome_on_postgres() {
         .await;
     assert_eq!(category.status(), 201);
     let category = category.json::<Value>().await.unwrap()["id"].clone();
-    let (categories, items) = (app.db().await, app.db().await);
-    let categories = categories.begin().await.unwrap();
-    categories
-        .execute_unprepared("LOCK TABLE categories IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    let items = items.begin().await.unwrap();
-    items
-        .execute_unprepared("LOCK TABLE items IN SHARE MODE")
-        .await
-        .unwrap();
+    let categories = locked(&app, "LOCK TABLE categories IN ACCESS EXCLUSIVE MODE").await;
+    let items = locked(&app, "LOCK TABLE items IN SHARE MODE").await;
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1100)).await;
         categories.commit().await.unwrap();
@@ -343,12 +333,7 @@ async fn a_write_cut_off_with_no_statement_timeout_says_it_may_still_apply() {
     else {
         return;
     };
-    let db = app.db().await;
-    let items = db.begin().await.unwrap();
-    items
-        .execute_unprepared("LOCK TABLE items IN SHARE MODE")
-        .await
-        .unwrap();
+    let items = locked(&app, "LOCK TABLE items IN SHARE MODE").await;
     // Held well past the request timeout (1 s), so the cut-off comes first even on a busy
     // machine.
     let release = tokio::spawn(async move {
@@ -386,12 +371,7 @@ async fn an_idempotent_create_past_the_statement_timeout_keeps_its_retry_after()
     else {
         return;
     };
-    let db = app.db().await;
-    let items = db.begin().await.unwrap();
-    items
-        .execute_unprepared("LOCK TABLE items IN SHARE MODE")
-        .await
-        .unwrap();
+    let items = locked(&app, "LOCK TABLE items IN SHARE MODE").await;
     let body = json!({"name": "keyed", "description": "", "price": 1});
     let create = || {
         app.request(Method::POST, "/items/")
@@ -399,22 +379,20 @@ async fn an_idempotent_create_past_the_statement_timeout_keeps_its_retry_after()
             .json(&body)
             .send()
     };
+    let started = Instant::now();
     let response = create().await.unwrap();
-    assert_eq!(response.status(), 503);
-    assert_eq!(
-        response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
-        Some("1")
-    );
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"detail": "The database took too long to answer."})
-    );
+    assert_timed_out(response, started.elapsed()).await;
     items.commit().await.unwrap();
     let retried = create().await.unwrap();
     assert_eq!(retried.status(), 201);
     assert!(retried.headers().get("idempotent-replayed").is_none());
     assert_eq!(app.ids("/items/?name=keyed").await.len(), 1);
+}
+
+/// A transaction of another connection that has run `statement` (a lock it holds until it
+/// ends).
+async fn locked(app: &TestApp, statement: &str) -> DatabaseTransaction {
+    let transaction = app.db().await.begin().await.unwrap();
+    transaction.execute_unprepared(statement).await.unwrap();
+    transaction
 }
