@@ -5,7 +5,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -110,6 +110,8 @@ impl Application {
             // listening): readiness checks the schema once the database is back.
             false
         };
+        // The workers open the connections they keep (see `close_idle`).
+        infrastructure::database::close_idle(&db).await;
         let router = register(Router::new());
         let openapi = docs::document(&router, &settings);
         let resource_paths = router.paths();
@@ -158,8 +160,14 @@ impl Application {
             )?)
         };
 
+        // `database.min_connections`, shared out among the workers, each opening its share
+        // from its own runtime (PostgreSQL; SQLite's pool keeps them itself).
+        let floor = settings.database.min_connections as usize;
+        let started = Arc::new(AtomicUsize::new(0));
         let server = HttpServer::new(move || {
             let router = router.clone();
+            let index = started.fetch_add(1, Ordering::Relaxed) % workers;
+            let share = floor / workers + usize::from(index < floor % workers);
             let state = web::Data::new(AppState {
                 db: Db::new(pool.clone(), keep, pool_stats.clone(), wire),
                 pages,
@@ -171,6 +179,10 @@ impl Application {
                 request_timeout,
                 idempotency_ttl,
             });
+            if share > 0 {
+                let state = state.clone();
+                actix_web::rt::spawn(async move { state.db.warm(share).await });
+            }
             // Resources first: routes are tried in order, and theirs are the busy ones.
             App::new()
                 .wrap(from_fn(check_host))

@@ -242,6 +242,10 @@ async fn open(
             });
         }
         Backend::Postgres => {
+            // The pool opens no connection of its own accord: it would do so from whichever
+            // runtime last gave one back. The HTTP workers open `min_connections` between
+            // them instead, each from its own runtime (see `close_idle`).
+            options.min_connections(0);
             // The startup parameter `options=-c statement_timeout=...`: no round trip, and a
             // pooler that cannot pass it on refuses the connection rather than dropping the
             // timeout. Without prepared statements each statement carries it instead, which
@@ -296,6 +300,29 @@ pub fn create_sqlite_folder(url: &str) -> Result<(), PersistenceError> {
             })
         }
         _ => Ok(()),
+    }
+}
+
+/// Closes the connections the start-up opened (PostgreSQL; elsewhere nothing to do), once
+/// they are back in the pool: call it before the HTTP workers start. A connection's socket
+/// answers to the runtime whose task opened it, and one opened on the main runtime, then
+/// kept by a worker, would route every answer through a thread of the main runtime, which
+/// then wakes the worker: two more thread switches per statement (GET by id gained 4% to
+/// 12% without them: bench/README.md). Closed, they leave the workers to open the
+/// connections they keep. Housekeeping and the CLI close theirs after each statement (see
+/// `Db::transient`), and the pool opens none of its own (`min_connections` is the workers').
+pub async fn close_idle(db: &DatabaseConnection) {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return;
+    }
+    let pool = db.get_postgres_connection_pool();
+    // A connection given back goes back to the pool in a task of its own: let it land.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while pool.num_idle() < pool.size() as usize && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    while let Some(connection) = pool.try_acquire() {
+        let _ = connection.close().await;
     }
 }
 

@@ -5,6 +5,7 @@ mod helpers;
 mod actions;
 mod categories;
 mod conditional;
+mod connections;
 mod deployment;
 mod docs;
 mod errors;

@@ -115,7 +115,7 @@ async fn outage_gives_503_within_the_timeout_and_recovers_by_itself() {
 }
 
 /// This service's open and idle connections (`db_pool_connections`), from one `/metrics`.
-async fn pool(app: &TestApp) -> (i64, i64) {
+pub(crate) async fn pool(app: &TestApp) -> (i64, i64) {
     let text = app.get("/metrics").await.text().await.unwrap();
     let state = |name: &str| -> i64 {
         let prefix = format!("db_pool_connections{{state=\"{name}\"}} ");

@@ -146,6 +146,8 @@ async fn slow_statement_answers_503(app: TestApp) {
         quick.json::<Value>().await.unwrap(),
         json!({"id": 1, "seconds": 0.0})
     );
+    // Readiness opens its connection now, the worker has its own: both are counted.
+    assert_eq!(app.get("/health/ready").await.status(), 200);
     let connections = app_connections(&db).await;
     assert!(!connections.is_empty(), "the app's connections are visible");
     let runs_before = nap_runs(&db).await;

@@ -60,7 +60,10 @@ impl Db {
     }
 
     /// A handle for occasional work (housekeeping, the CLI): it keeps no connection between
-    /// statements, but talks to the database the way the workers do.
+    /// statements, but talks to the database the way the workers do. On PostgreSQL each
+    /// statement's connection is closed after it, not given back to the pool, where an HTTP
+    /// worker could take it and keep it: its socket would answer to this runtime, not the
+    /// worker's (see `database::close_idle`).
     pub fn transient(shared: DatabaseConnection, wire: Wire) -> Db {
         Self::with(shared, 1, Arc::new(PoolStats::default()), wire, false)
     }
@@ -87,6 +90,14 @@ impl Db {
             leases,
             stats,
             statements: Statements::default(),
+        }
+    }
+
+    /// Opens `count` connections for this worker to keep (PostgreSQL; elsewhere the pool
+    /// keeps its own `database.min_connections`).
+    pub async fn warm(&self, count: usize) {
+        if let Some(leases) = &self.leases {
+            leases.warm(count).await;
         }
     }
 

@@ -44,7 +44,7 @@ pub struct Leases {
     /// protocol, no state left on the server (PgBouncer in transaction mode before 1.21),
     /// each after `prefix` (the statement timeout, or nothing): see [`Wire::Inline`].
     inline: Option<Box<str>>,
-    /// Keep connections between statements (workers); otherwise return them to the pool.
+    /// Keep connections between statements (workers); otherwise close them after each.
     retain: bool,
     /// One permit per connection this worker may hold, in use or idle.
     permits: Arc<Semaphore>,
@@ -180,6 +180,29 @@ impl Leases {
         Ok(self.lend(connection, permit))
     }
 
+    /// Opens up to `count` connections and keeps them idle (`database.min_connections`),
+    /// from the runtime that will use them. Stops at the first that fails to open: the
+    /// requests then open theirs as they come.
+    pub async fn warm(&self, count: usize) {
+        for _ in 0..count.min(self.permits.available_permits()) {
+            match self.pool.acquire().await {
+                Ok(connection) => self.keep(connection),
+                Err(error) => {
+                    tracing::debug!(%error, "opening the connections to keep failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn keep(&self, connection: PoolConnection<Postgres>) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((connection, Instant::now()));
+        self.stats.kept_idle.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn take_idle(&self) -> Option<(PoolConnection<Postgres>, Instant)> {
         let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         if kept.is_some() {
@@ -275,15 +298,12 @@ impl Drop for Lease {
                 self.home.failed();
             }
             State::InFlight => self.home.settle(connection),
-            State::Ready if !self.home.retain => drop(connection),
-            State::Ready => {
-                self.home
-                    .idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((connection, Instant::now()));
-                self.home.stats.kept_idle.fetch_add(1, Ordering::Relaxed);
+            // Occasional work: closed, not given back (see `Db::transient`).
+            State::Ready if !self.home.retain => {
+                let mut connection = connection;
+                connection.close_on_drop();
             }
+            State::Ready => self.home.keep(connection),
         }
     }
 }
