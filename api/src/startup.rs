@@ -110,6 +110,10 @@ impl Application {
             // listening): readiness checks the schema once the database is back.
             false
         };
+        let maintenance = Db::transient(db.clone(), settings.database.wire());
+        if schema_current {
+            purge_idempotency_keys(&maintenance).await;
+        }
         // The workers open the connections they keep (see `close_idle`).
         infrastructure::database::close_idle(&db).await;
         let router = register(Router::new());
@@ -218,7 +222,6 @@ impl Application {
         // The address bound, with the port the system chose for port 0.
         let listening = format!("{}:{port}", settings.server.host);
         tracing::info!(address = %listening, "listening");
-        let maintenance = Db::transient(db.clone(), wire);
         Ok(Application {
             port,
             server,
@@ -357,24 +360,28 @@ async fn shutdown_signal() {
     }
 }
 
-/// Housekeeping while the server runs: forget idle throttle entries, delete expired
-/// idempotency keys.
+/// Housekeeping while the server runs: every minute forget idle throttle entries, every
+/// hour delete expired idempotency keys (the start-up deletes them once before serving).
 async fn maintain(db: Db, throttle: Option<Arc<Throttle>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
-    for round in 0u64.. {
+    // The first tick is at once: the start-up has just done the work.
+    tick.tick().await;
+    for round in 1u64.. {
         tick.tick().await;
         if let Some(throttle) = &throttle {
             throttle.purge();
         }
         if round % 60 == 0 {
-            match infrastructure::idempotency::purge_expired(&db).await {
-                Ok(deleted) if deleted > 0 => {
-                    tracing::info!(deleted, "expired idempotency keys deleted")
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "deleting expired idempotency keys failed"),
-            }
+            purge_idempotency_keys(&db).await;
         }
+    }
+}
+
+async fn purge_idempotency_keys(db: &Db) {
+    match infrastructure::idempotency::purge_expired(db).await {
+        Ok(deleted) if deleted > 0 => tracing::info!(deleted, "expired idempotency keys deleted"),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "deleting expired idempotency keys failed"),
     }
 }
 

@@ -46,6 +46,7 @@ for_each_backend!(
     the_sixth_request_at_five_per_minute_is_throttled,
     idempotency_keys_replay_and_refuse_mismatches,
     concurrent_posts_with_one_key_create_one_row,
+    a_start_deletes_expired_idempotency_keys,
     cors_answers_allowed_origins_only
 );
 
@@ -303,6 +304,50 @@ async fn the_sixth_request_at_five_per_minute_is_throttled(backend: Backend) {
     );
     assert_eq!(with_token(&app).await.unwrap().status(), 200);
     assert_eq!(with_token(&app).await.unwrap().status(), 429);
+}
+
+async fn stored_keys(app: &TestApp) -> i64 {
+    let row = app
+        .db()
+        .await
+        .query_one_raw(Statement::from_string(
+            app.db().await.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM idempotency_keys",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+/// Expired keys go at every start, before serving (then every hour).
+async fn a_start_deletes_expired_idempotency_keys(backend: Backend) {
+    let Some(first) = spawn(backend, |settings| settings.idempotency.ttl_secs = 1).await else {
+        return;
+    };
+    let created = first
+        .request(Method::POST, "/items/")
+        .header("idempotency-key", "soon-expired")
+        .json(&item())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(stored_keys(&first).await, 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        stored_keys(&first).await,
+        1,
+        "kept until a housekeeping round"
+    );
+    let url = first.database_url.clone();
+    let second = spawn(backend, move |settings| {
+        settings.database.url = Secret::new(url);
+    })
+    .await
+    .unwrap();
+    assert_eq!(stored_keys(&first).await, 0, "deleted by the second start");
+    drop(second);
 }
 
 async fn idempotency_keys_replay_and_refuse_mismatches(backend: Backend) {
