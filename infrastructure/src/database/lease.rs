@@ -181,10 +181,15 @@ impl Leases {
     }
 
     /// Opens up to `count` connections and keeps them idle (`database.min_connections`),
-    /// from the runtime that will use them. Stops at the first that fails to open: the
-    /// requests then open theirs as they come.
+    /// from the runtime that will use them. Each holds a permit while it opens, as a
+    /// statement's would, so that the worker never holds more than its share; stops when
+    /// requests hold every permit (they open their own) or a connection fails to open (the
+    /// requests then open theirs as they come).
     pub async fn warm(&self, count: usize) {
-        for _ in 0..count.min(self.permits.available_permits()) {
+        for _ in 0..count {
+            let Ok(_opening) = self.permits.try_acquire() else {
+                return;
+            };
             match self.pool.acquire().await {
                 Ok(connection) => self.keep(connection),
                 Err(error) => {
