@@ -24,16 +24,17 @@ async fn pool_reaches(app: &TestApp, want: (i64, i64), within: Duration) -> (i64
     }
 }
 
+/// The app on PostgreSQL with `customize`d settings; `None` when it is unreachable outside CI.
+async fn spawn(customize: impl FnOnce(&mut api::settings::Settings)) -> Option<TestApp> {
+    spawn_app_with(Backend::Postgres, customize, api::resources::register).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_start_ups_connections_are_closed_before_serving() {
-    let Some(app) = spawn_app_with(
-        Backend::Postgres,
-        |settings| {
-            settings.database.auto_migrate = true;
-            settings.database.min_connections = 0;
-        },
-        api::resources::register,
-    )
+    let Some(app) = spawn(|settings| {
+        settings.database.auto_migrate = true;
+        settings.database.min_connections = 0;
+    })
     .await
     else {
         return;
@@ -52,15 +53,11 @@ async fn the_start_ups_connections_are_closed_before_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workers_open_min_connections_and_keep_them() {
-    let Some(app) = spawn_app_with(
-        Backend::Postgres,
-        |settings| {
-            settings.server.workers = 2;
-            settings.database.max_connections = 9;
-            settings.database.min_connections = 3;
-        },
-        api::resources::register,
-    )
+    let Some(app) = spawn(|settings| {
+        settings.server.workers = 2;
+        settings.database.max_connections = 9;
+        settings.database.min_connections = 3;
+    })
     .await
     else {
         return;

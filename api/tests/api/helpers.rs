@@ -108,6 +108,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The one integer a query of the app's database returns (`SELECT COUNT(*) ...`).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let db = self.db().await;
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql.to_string(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -196,19 +196,6 @@ impl TestApp {
         assert_eq!(status, 201, "creating a review: {body}");
         body["id"].as_i64().unwrap()
     }
-
-    async fn scalar(&self, sql: &str) -> i64 {
-        let db = self.db().await;
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(
-                db.get_database_backend(),
-                sql.to_string(),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get_by_index::<i64>(0).unwrap()
-    }
 }
 
 /// A seed-app client never sends `category`: POST, GET, PUT and DELETE work unchanged, and

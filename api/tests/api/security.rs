@@ -307,17 +307,7 @@ async fn the_sixth_request_at_five_per_minute_is_throttled(backend: Backend) {
 }
 
 async fn stored_keys(app: &TestApp) -> i64 {
-    let row = app
-        .db()
-        .await
-        .query_one_raw(Statement::from_string(
-            app.db().await.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM idempotency_keys",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get("", "n").unwrap()
+    app.scalar("SELECT COUNT(*) FROM idempotency_keys").await
 }
 
 /// Expired keys go at every start, before serving (then every hour).
